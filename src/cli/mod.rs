@@ -1,0 +1,75 @@
+//! The command line: the only place clap lives. Each subcommand has its own file holding its
+//! arguments, help and `run`; what the user typed is turned into typed configuration here, and
+//! nothing below this module knows clap exists.
+//!
+//! Exit codes (also in `--help` and the README):
+//! 0 = done, every row accounted for and written; 1 = finished, but some rows were rejected or
+//! failed (report written); 2 = could not run (usage, configuration, I/O, auth);
+//! 3 = stopped early (error threshold reached, interrupted).
+
+mod sandbox;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Could not run: usage, configuration, I/O or authentication.
+pub const EXIT_CANNOT_RUN: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  done: every row accounted for and written
+  1  finished, but some rows were rejected or failed (see the error report)
+  2  could not run: usage, configuration, I/O or authentication error
+  3  stopped early: error threshold reached, or interrupted";
+
+#[derive(Debug, Parser)]
+#[command(name = "krayin-etl", version, about = "Batch ETL for Krayin CRM", after_help = AFTER_HELP)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a local emulator of Krayin's REST API (rest-api v2.1.1 on Krayin 2.1).
+    Sandbox(sandbox::Args),
+}
+
+/// Parses the command line, runs the subcommand and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Sandbox(args) => sandbox::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("KRAYIN_ETL_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
