@@ -440,7 +440,7 @@ pub fn search_ids(
     let mut order_sql = String::new();
     if !order_by.is_empty() {
         let cols = columns(conn, table)?;
-        if !cols.iter().any(|c| *c == order_by) {
+        if !cols.contains(&order_by) {
             return Err(ApiError::server(format!(
                 "SQLSTATE[42S22]: Column not found: 1054 Unknown column '{order_by}' in 'order clause'"
             )));

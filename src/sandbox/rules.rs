@@ -245,14 +245,12 @@ fn validate_scalar(
     let name = display(field);
     let text = as_text(value);
     match attr.kind.as_str() {
-        "price" => {
-            if !text.as_deref().is_some_and(is_decimal) {
-                push(
-                    errors,
-                    field,
-                    format!("The {name} must be a valid decimal."),
-                );
-            }
+        "price" if !text.as_deref().is_some_and(is_decimal) => {
+            push(
+                errors,
+                field,
+                format!("The {name} must be a valid decimal."),
+            );
         }
         "date" => match text.as_deref().and_then(parse_ymd) {
             None => push(

@@ -180,7 +180,18 @@ fn seed(conn: &Connection, tz: &TimeZone) -> rusqlite::Result<()> {
     }
     // (code, name, type, lookup_type, entity_type, sort_order, is_required, is_unique, quick_add)
     // as CRM's AttributeSeeder; `validation` is empty for all of them.
-    let attributes: &[(&str, &str, &str, Option<&str>, &str, i64, i64, i64, i64)] = &[
+    type SeedAttribute<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
+    let attributes: &[SeedAttribute] = &[
         ("title", "Title", "text", None, "leads", 1, 1, 0, 1),
         (
             "description",

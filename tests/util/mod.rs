@@ -1,0 +1,175 @@
+//! Shared helpers for the integration tests: a sandbox on `127.0.0.1:0` and a thin HTTP
+//! helper that sends what a well-behaved Krayin client sends. Tests reach no other address.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use krayin_etl::sandbox::{self, Config, Handle};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A sandbox with no rate limit and an in-memory store, unless the test says otherwise.
+pub fn config() -> Config {
+    Config {
+        rate_limit: None,
+        ..Config::default()
+    }
+}
+
+pub async fn start(config: Config) -> (Handle, Api) {
+    let handle = sandbox::spawn(config).await.expect("sandbox starts");
+    let api = Api::new(&handle.api_base());
+    (handle, api)
+}
+
+/// Starts a sandbox and logs in as the seeded admin.
+pub async fn start_logged_in(config: Config) -> (Handle, Api) {
+    let (handle, mut api) = start(config).await;
+    api.login().await;
+    (handle, api)
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", self.text))
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+impl std::fmt::Debug for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.text)
+    }
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: Option<String>,
+    pub http: reqwest::Client,
+    /// Send `Accept: application/json` (Krayin requires it, §2).
+    pub accept_json: bool,
+}
+
+impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            token: None,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            accept_json: true,
+        }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if self.accept_json {
+            req = req.header("Accept", "application/json");
+        }
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap_or_default();
+        Answer {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Logs in as the seeded admin and keeps the token.
+    pub async fn login(&mut self) -> String {
+        let a = self
+            .post(
+                "/login",
+                json!({"email": "admin@example.com", "password": "admin123", "device_name": "tests"}),
+            )
+            .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        let token = a.json()["token"]
+            .as_str()
+            .expect("top-level token")
+            .to_string();
+        self.token = Some(token.clone());
+        token
+    }
+
+    /// `/_sandbox/stats`, outside `/api/v1`.
+    pub async fn stats(&self) -> Value {
+        let root = self.base.trim_end_matches("/api/v1");
+        self.http
+            .get(format!("{root}/_sandbox/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// A valid lead body with a new person whose e-mail is `email`.
+pub fn lead(title: &str, email: &str) -> Value {
+    json!({
+        "title": title,
+        "lead_value": "1000.00",
+        "lead_source_id": 1,
+        "lead_type_id": 1,
+        "lead_pipeline_stage_id": 1,
+        "person": {
+            "name": format!("Person {email}"),
+            "emails": [{"value": email, "label": "work"}]
+        }
+    })
+}
+
+/// A date `days` from today in the sandbox's default zone (Asia/Kolkata).
+pub fn date_in_days(days: i64) -> String {
+    let tz = jiff::tz::TimeZone::get("Asia/Kolkata").unwrap();
+    let today = jiff::Timestamp::now().to_zoned_datetime(tz).date();
+    today
+        .checked_add(jiff::Span::new().days(days))
+        .unwrap()
+        .to_string()
+}
