@@ -3,10 +3,13 @@
 //! # Layout
 //! In pipeline order, as far as it is built:
 //! - [`cli`]: the only place clap lives; one file per subcommand.
-//! - [`krayin`]: Krayin's REST API: the wire types shared by the client and the sandbox.
+//! - [`config`]: flags, environment, `.env` and `krayin-etl.toml` → one client configuration.
+//! - [`krayin`]: Krayin's REST API client (auth, rate limit, retries, typed errors, look-ups) and
+//!   the wire types it shares with the sandbox.
 //! - [`sandbox`]: a local emulator of Krayin's REST API (axum + SQLite), faithful to
 //!   `krayin-api.md`, with fault injection for tests and benchmarks.
 
 pub mod cli;
+pub mod config;
 pub mod krayin;
 pub mod sandbox;

@@ -1,4 +1,5 @@
 //! The integration tests: one binary, each area in its own module.
 
+mod client;
 mod sandbox;
 mod util;

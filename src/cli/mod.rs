@@ -7,6 +7,8 @@
 //! failed (report written); 2 = could not run (usage, configuration, I/O, auth);
 //! 3 = stopped early (error threshold reached, interrupted).
 
+mod api_args;
+mod lookups;
 mod sandbox;
 
 use std::process::ExitCode;
@@ -41,6 +43,9 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// List the pipelines, stages, sources, types, users and custom attributes a mapping can
+    /// name (and check the connection).
+    Lookups(lookups::Args),
     /// Serve a local emulator of Krayin's REST API (rest-api v2.1.1 on Krayin 2.1).
     Sandbox(sandbox::Args),
 }
@@ -50,6 +55,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
+        Command::Lookups(args) => lookups::run(args),
         Command::Sandbox(args) => sandbox::run(args),
     };
     match result {

@@ -30,7 +30,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::net::TcpListener;
@@ -58,49 +57,9 @@ impl FromStr for Mode {
     }
 }
 
-/// A request quota per user (§4): `60/min` by default, `off` to disable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimit {
-    pub max: u32,
-    pub per: Duration,
-}
-
-impl RateLimit {
-    /// Krayin's default `api` limiter: 60 requests per minute per user.
-    pub const KRAYIN_DEFAULT: RateLimit = RateLimit {
-        max: 60,
-        per: Duration::from_secs(60),
-    };
-
-    /// Parses `N/min`, `N/s`, `N/h` or a bare `N` (per minute). `off` is handled by the caller.
-    pub fn parse(s: &str) -> Result<RateLimit, String> {
-        let s = s.trim();
-        let (n, unit) = s.split_once('/').unwrap_or((s, "min"));
-        let max: u32 = n
-            .trim()
-            .parse()
-            .map_err(|_| format!("bad rate {s:?}: expected N/min, N/s or N/h, e.g. 60/min"))?;
-        if max == 0 {
-            return Err(format!("bad rate {s:?}: the count must be at least 1"));
-        }
-        let per = match unit.trim() {
-            "s" | "sec" | "second" => Duration::from_secs(1),
-            "m" | "min" | "minute" => Duration::from_secs(60),
-            "h" | "hour" => Duration::from_secs(3600),
-            other => return Err(format!("bad rate unit {other:?} in {s:?}: use s, min or h")),
-        };
-        Ok(RateLimit { max, per })
-    }
-
-    /// `off` → `None`, else [`RateLimit::parse`].
-    pub fn parse_optional(s: &str) -> Result<Option<RateLimit>, String> {
-        if s.trim().eq_ignore_ascii_case("off") {
-            Ok(None)
-        } else {
-            RateLimit::parse(s).map(Some)
-        }
-    }
-}
+/// A request quota per user (§4): the client's [`Rate`](crate::krayin::limit::Rate), so the
+/// two parse `60/min` alike.
+pub use crate::krayin::limit::Rate as RateLimit;
 
 /// Everything a sandbox needs to start.
 #[derive(Debug, Clone)]
@@ -247,29 +206,4 @@ pub async fn spawn(config: Config) -> anyhow::Result<Handle> {
         stop: Some(stop),
         task: Some(task),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rates_parse() {
-        assert_eq!(
-            RateLimit::parse("60/min").unwrap(),
-            RateLimit::KRAYIN_DEFAULT
-        );
-        assert_eq!(RateLimit::parse("60").unwrap(), RateLimit::KRAYIN_DEFAULT);
-        assert_eq!(
-            RateLimit::parse("10/s").unwrap(),
-            RateLimit {
-                max: 10,
-                per: Duration::from_secs(1)
-            }
-        );
-        assert_eq!(RateLimit::parse_optional("off").unwrap(), None);
-        assert!(RateLimit::parse("0/min").is_err());
-        assert!(RateLimit::parse("x/min").is_err());
-        assert!(RateLimit::parse("5/fortnight").is_err());
-    }
 }
