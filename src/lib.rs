@@ -4,6 +4,8 @@
 //! In pipeline order, as far as it is built:
 //! - [`cli`]: the only place clap lives; one file per subcommand.
 //! - [`config`]: flags, environment, `.env` and `krayin-etl.toml` → one client configuration.
+//! - [`record`]: the vocabulary between stages: rows with provenance, rejections, problems.
+//! - [`pipeline`]: read → map → validate → write → report.
 //! - [`krayin`]: Krayin's REST API client (auth, rate limit, retries, typed errors, look-ups) and
 //!   the wire types it shares with the sandbox.
 //! - [`sandbox`]: a local emulator of Krayin's REST API (axum + SQLite), faithful to
@@ -12,4 +14,6 @@
 pub mod cli;
 pub mod config;
 pub mod krayin;
+pub mod pipeline;
+pub mod record;
 pub mod sandbox;

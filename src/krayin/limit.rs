@@ -145,9 +145,16 @@ impl Limiter {
     }
 
     /// Learns from an answer's headers: the real limit, and how much of the window is left.
+    /// At `Remaining: 0` the next permit waits one more interval, so that a window someone
+    /// else is also spending is not overrun by our next request.
     pub fn observe(&self, h: &RateHeaders) {
         if let Some(rem) = h.remaining {
             *self.remaining.lock().unwrap_or_else(|p| p.into_inner()) = Some(rem);
+            if rem == 0
+                && let Some(rate) = self.rate()
+            {
+                self.pause_until(Instant::now() + rate.interval());
+            }
         }
         let Some(limit) = h.limit.filter(|l| *l > 0) else {
             return;
@@ -219,6 +226,23 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
+    }
+
+    #[tokio::test]
+    async fn an_empty_window_slows_the_next_permit() {
+        let l = Limiter::new(Some(Rate {
+            max: 50,
+            per: Duration::from_secs(1),
+        }));
+        l.acquire().await;
+        l.observe(&RateHeaders {
+            remaining: Some(0),
+            ..Default::default()
+        });
+        let t = Instant::now();
+        l.acquire().await;
+        // One extra interval (~20 ms) on top of the normal spacing.
+        assert!(t.elapsed() >= Duration::from_millis(20), "{:?}", t.elapsed());
     }
 
     #[test]

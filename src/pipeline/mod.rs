@@ -1,0 +1,5 @@
+//! The import pipeline: read → map → validate → write → report.
+//!
+//! Built so far: [`read`] (files → rows with provenance).
+
+pub mod read;
