@@ -79,7 +79,11 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(field: impl Into<String>, value: impl Into<String>, message: impl Into<String>) -> Problem {
+    pub fn new(
+        field: impl Into<String>,
+        value: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Problem {
         Problem {
             field: field.into(),
             column: None,
@@ -119,7 +123,10 @@ impl Rejection {
         self.problems
             .iter()
             .map(|p| match &p.column {
-                Some(c) => format!("{} (column {c:?}, value {:?}): {}", p.field, p.value, p.message),
+                Some(c) => format!(
+                    "{} (column {c:?}, value {:?}): {}",
+                    p.field, p.value, p.message
+                ),
                 None => format!("{}: {}", p.field, p.message),
             })
             .collect::<Vec<_>>()
@@ -146,8 +153,13 @@ mod tests {
         let r = Rejection::new(
             &row,
             Stage::Validate,
-            vec![Problem::new("lead_value", "-1", "must not be negative").with_column(Some("valor"))],
+            vec![
+                Problem::new("lead_value", "-1", "must not be negative").with_column(Some("valor")),
+            ],
         );
-        assert_eq!(r.summary(), "lead_value (column \"valor\", value \"-1\"): must not be negative");
+        assert_eq!(
+            r.summary(),
+            "lead_value (column \"valor\", value \"-1\"): must not be negative"
+        );
     }
 }

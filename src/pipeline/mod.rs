@@ -2,4 +2,5 @@
 //!
 //! Built so far: [`read`] (files → rows with provenance).
 
+pub mod map;
 pub mod read;

@@ -1,0 +1,884 @@
+//! Mapping: a [`Row`] of the user's file → a [`MappedLead`] (the lead, its person and
+//! organization, in Krayin's terms), or a [`Rejection`] naming every problem of the row.
+//!
+//! [`Mapper::new`] compiles a mapping file against the file's header and the server's look-up
+//! tables once, before any row is read, and refuses a mapping that cannot work (unknown column,
+//! bad transform, unknown constant name). [`Mapper::map`] then converts one row: columns,
+//! templates and constants; trim, case, replace, split; locale numbers; dates; phones to E.164;
+//! names to ids (case- and accent-insensitive, each distinct name resolved once per run);
+//! and Krayin's own rules (contract §7–§8), so that a row that passes is one Krayin accepts.
+//!
+//! Not here: what is repeated across rows of the file ([`crate::pipeline::validate`]).
+
+pub mod convert;
+pub mod spec;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+use crate::krayin::Lookups;
+use crate::record::{Problem, Rejection, Row, Stage};
+use convert::{DateFormat, NumberLocale, Piece};
+use spec::{Field, MappingFile, PastDatePolicy, SpecError};
+
+/// Krayin's VARCHAR(255) columns (§14: MySQL would truncate silently; we refuse instead).
+pub const MAX_TEXT: usize = 255;
+/// DECIMAL(12,4): at most 99,999,999.9999 (§14).
+pub const MAX_LEAD_VALUE_INT_DIGITS: usize = 8;
+
+/// Where a compiled field takes its value.
+#[derive(Debug, Clone)]
+enum Input {
+    Column(usize),
+    Template(Vec<Piece>),
+    Constant(String),
+    Nothing,
+}
+
+/// A field of the mapping, compiled against the header.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    /// `lead.title`, `person.emails`…
+    pub target: String,
+    /// The source column, for messages and the error report.
+    pub column: Option<String>,
+    input: Input,
+    default: Option<String>,
+    trim: bool,
+    case: Option<String>,
+    split: Option<Vec<char>>,
+    /// Folded (case- and accent-insensitive) value → replacement.
+    replace: HashMap<String, String>,
+    required: bool,
+    locale: NumberLocale,
+    dates: Vec<DateFormat>,
+    region: Option<String>,
+}
+
+impl Compiled {
+    fn compile(
+        target: &str,
+        f: &Field,
+        headers: &[String],
+        settings: &spec::Settings,
+        file: &str,
+    ) -> Result<Compiled, SpecError> {
+        let err = |message: String| SpecError {
+            file: file.to_string(),
+            key: target.to_string(),
+            message,
+        };
+        let sources = [f.column.is_some(), f.template.is_some(), f.value.is_some()]
+            .iter()
+            .filter(|b| **b)
+            .count();
+        if sources > 1 {
+            return Err(err("set only one of column, template and value".into()));
+        }
+        let input = if let Some(c) = &f.column {
+            let idx = convert::find_column(c, headers).ok_or_else(|| {
+                let hint = spec::suggest_column(c, headers)
+                    .map(|h| format!(" Did you mean {h:?}?"))
+                    .unwrap_or_default();
+                err(format!(
+                    "the file has no column {c:?}.{hint} Its columns are: {}",
+                    headers
+                        .iter()
+                        .map(|h| format!("{h:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+            Input::Column(idx)
+        } else if let Some(t) = &f.template {
+            Input::Template(convert::compile_template(t, headers).map_err(err)?)
+        } else if let Some(v) = &f.value {
+            Input::Constant(v.clone())
+        } else if f.default.is_some() {
+            Input::Nothing
+        } else {
+            return Err(err(
+                "needs a column, a template, a value or a default".into()
+            ));
+        };
+        if let Some(c) = &f.case
+            && !matches!(c.as_str(), "lower" | "upper" | "title")
+        {
+            return Err(err(format!(
+                "unknown case {c:?}: use lower, upper or title"
+            )));
+        }
+        let locale = f
+            .number_locale
+            .as_deref()
+            .unwrap_or(&settings.number_locale)
+            .parse()
+            .map_err(err)?;
+        let dates = f
+            .date_formats
+            .as_ref()
+            .unwrap_or(&settings.date_formats)
+            .iter()
+            .map(|d| d.parse())
+            .collect::<Result<Vec<DateFormat>, String>>()
+            .map_err(err)?;
+        let region = f
+            .phone_region
+            .clone()
+            .or_else(|| settings.phone_region.clone());
+        if let Some(r) = &region {
+            convert::parse_phone("+1 202 555 0123", Some(r))
+                .map(|_| ())
+                .or_else(|e| if e.contains("region") { Err(e) } else { Ok(()) })
+                .map_err(err)?;
+        }
+        Ok(Compiled {
+            target: target.to_string(),
+            column: match &input {
+                Input::Column(i) => Some(headers[*i].clone()),
+                _ => f.column.clone(),
+            },
+            input,
+            default: f.default.clone(),
+            trim: f.trim.unwrap_or(true),
+            case: f.case.clone(),
+            split: f.split.as_ref().map(|s| s.chars().collect()),
+            replace: f
+                .replace
+                .iter()
+                .map(|(k, v)| (convert::fold(k), v.clone()))
+                .collect(),
+            required: f.required.unwrap_or(false),
+            locale,
+            dates,
+            region,
+        })
+    }
+
+    /// The raw text for this row (after default, trim, replace and case); `None` if empty.
+    fn text(&self, cells: &[String]) -> Option<String> {
+        let raw = match &self.input {
+            Input::Column(i) => cells.get(*i).cloned(),
+            Input::Template(p) => convert::render(p, cells),
+            Input::Constant(v) => Some(v.clone()),
+            Input::Nothing => None,
+        };
+        let mut v = raw.unwrap_or_default();
+        if self.trim {
+            v = v.trim().to_string();
+        }
+        if v.is_empty() {
+            v = self.default.clone().unwrap_or_default();
+        }
+        if let Some(r) = self.replace.get(&convert::fold(&v)) {
+            v = r.clone();
+        }
+        if let Some(c) = &self.case {
+            v = convert::apply_case(&v, c);
+        }
+        (!v.is_empty()).then_some(v)
+    }
+
+    /// Several values (split), each trimmed, empties dropped.
+    fn values(&self, cells: &[String]) -> Vec<String> {
+        let Some(t) = self.text(cells) else {
+            return Vec::new();
+        };
+        match &self.split {
+            Some(seps) => t
+                .split(|c| seps.contains(&c))
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            None => vec![t],
+        }
+    }
+
+    fn problem(&self, value: &str, message: impl Into<String>) -> Problem {
+        Problem::new(self.target.clone(), value, message).with_column(self.column.as_deref())
+    }
+}
+
+/// An organization address (only sent when the organization is created).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Address {
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postcode: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MappedPerson {
+    pub name: String,
+    /// Valid e-mails, as written (Krayin compares them case-sensitively).
+    pub emails: Vec<String>,
+    /// E.164.
+    pub phones: Vec<String>,
+    pub job_title: Option<String>,
+}
+
+impl MappedPerson {
+    /// The identity used to group rows of one person inside a file: the first e-mail, else the
+    /// first phone, else the name.
+    pub fn key(&self) -> String {
+        if let Some(e) = self.emails.first() {
+            format!("e:{}", crate::krayin::normalize_email(e))
+        } else if let Some(p) = self.phones.first() {
+            format!("p:{p}")
+        } else {
+            format!("n:{}", convert::fold(&self.name))
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MappedOrganization {
+    pub name: String,
+    pub address: Option<Address>,
+}
+
+/// A row in Krayin's terms, ready to be written.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MappedLead {
+    pub title: String,
+    pub description: Option<String>,
+    /// Plain decimal text, ≥ 0, ≤ 4 decimals.
+    pub lead_value: Option<String>,
+    /// In the server's zone.
+    pub expected_close_date: Option<jiff::civil::Date>,
+    pub source_id: Option<u64>,
+    pub type_id: Option<u64>,
+    pub pipeline_id: Option<u64>,
+    pub stage_id: Option<u64>,
+    pub user_id: Option<u64>,
+    pub person: MappedPerson,
+    pub organization: Option<MappedOrganization>,
+    /// Custom lead attributes by code.
+    pub attributes: BTreeMap<String, String>,
+    /// Non-fatal notes (a past close date dropped).
+    #[serde(skip)]
+    pub warnings: Vec<Problem>,
+}
+
+impl MappedLead {
+    /// The `POST /leads` body. With `person_id`, the lead is attached to an existing person
+    /// (other person fields are ignored by Krayin, §7); otherwise the person is created inline.
+    pub fn body(&self, person_id: Option<u64>, label: &str) -> Value {
+        let mut b = serde_json::Map::new();
+        b.insert("title".into(), json!(self.title));
+        if let Some(d) = &self.description {
+            b.insert("description".into(), json!(d));
+        }
+        if let Some(v) = &self.lead_value {
+            b.insert("lead_value".into(), json!(v));
+        }
+        if let Some(id) = self.source_id {
+            b.insert("lead_source_id".into(), json!(id));
+        }
+        if let Some(id) = self.type_id {
+            b.insert("lead_type_id".into(), json!(id));
+        }
+        if let Some(id) = self.user_id {
+            b.insert("user_id".into(), json!(id));
+        }
+        if let Some(d) = self.expected_close_date {
+            b.insert("expected_close_date".into(), json!(d.to_string()));
+        }
+        // Always sent: RA 2.x answers 500 without it (§7); 0 would mean "default first stage".
+        b.insert(
+            "lead_pipeline_stage_id".into(),
+            json!(self.stage_id.unwrap_or(0)),
+        );
+        if let Some(id) = self.pipeline_id {
+            b.insert("lead_pipeline_id".into(), json!(id));
+        }
+        for (code, v) in &self.attributes {
+            b.insert(code.clone(), json!(v));
+        }
+        let person = match person_id {
+            Some(id) => json!({"id": id}),
+            None => {
+                let mut p = serde_json::Map::new();
+                p.insert("name".into(), json!(self.person.name));
+                if !self.person.emails.is_empty() {
+                    p.insert(
+                        "emails".into(),
+                        Value::Array(
+                            self.person
+                                .emails
+                                .iter()
+                                .map(|e| json!({"value": e, "label": label}))
+                                .collect(),
+                        ),
+                    );
+                }
+                if !self.person.phones.is_empty() {
+                    p.insert(
+                        "contact_numbers".into(),
+                        Value::Array(
+                            self.person
+                                .phones
+                                .iter()
+                                .map(|e| json!({"value": e, "label": label}))
+                                .collect(),
+                        ),
+                    );
+                }
+                if let Some(j) = &self.person.job_title {
+                    p.insert("job_title".into(), json!(j));
+                }
+                if let Some(o) = &self.organization {
+                    p.insert("organization_name".into(), json!(o.name));
+                }
+                if let Some(u) = self.user_id {
+                    p.insert("user_id".into(), json!(u));
+                }
+                Value::Object(p)
+            }
+        };
+        b.insert("person".into(), person);
+        Value::Object(b)
+    }
+
+    /// A stable fingerprint of what would be written: the journal's key (same content, same
+    /// hash, whatever the row number).
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let canonical = serde_json::to_string(self).expect("plain data serializes");
+        hex::encode(&Sha256::digest(canonical.as_bytes())[..16])
+    }
+}
+
+/// Name → id tables built from the server's look-ups.
+#[derive(Debug, Default)]
+struct Names {
+    /// folded name → id, and the display names for suggestions.
+    entries: Vec<(String, String, u64)>,
+}
+
+impl Names {
+    fn add(&mut self, display: &str, id: u64) {
+        self.entries
+            .push((convert::fold(display), display.to_string(), id));
+    }
+
+    fn resolve(&self, what: &str, value: &str) -> Result<u64, String> {
+        let f = convert::fold(value);
+        if let Some((_, _, id)) = self.entries.iter().find(|(k, _, _)| *k == f) {
+            return Ok(*id);
+        }
+        if let Ok(n) = value.trim().parse::<u64>()
+            && self.entries.iter().any(|(_, _, id)| *id == n)
+        {
+            return Ok(n);
+        }
+        let best = self
+            .entries
+            .iter()
+            .map(|(k, d, _)| (strsim::jaro_winkler(&f, k), d))
+            .filter(|(s, _)| *s > 0.7)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, d)| format!(" Did you mean {d:?}?"))
+            .unwrap_or_default();
+        let mut known: Vec<&str> = self.entries.iter().map(|(_, d, _)| d.as_str()).collect();
+        known.dedup();
+        Err(format!(
+            "unknown {what} {value:?}.{best} Known: {}",
+            known
+                .iter()
+                .take(12)
+                .map(|k| format!("{k:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// The look-up side of a mapping, from the server's tables.
+#[derive(Debug, Default)]
+struct Resolver {
+    sources: Names,
+    types: Names,
+    pipelines: Names,
+    /// pipeline id → its stages (name and code both resolve), in Krayin's order.
+    stages: HashMap<u64, Names>,
+    default_pipeline: Option<u64>,
+    users: Names,
+    lead_attributes: Vec<String>,
+}
+
+impl Resolver {
+    fn new(l: &Lookups) -> Resolver {
+        let mut r = Resolver::default();
+        for s in &l.sources {
+            r.sources.add(&s.name, s.id);
+        }
+        for t in &l.types {
+            r.types.add(&t.name, t.id);
+        }
+        for p in &l.pipelines {
+            r.pipelines.add(&p.name, p.id);
+            if p.is_default == Some(1) {
+                r.default_pipeline = Some(p.id);
+            }
+            let mut st = Names::default();
+            for s in &p.stages {
+                st.add(&s.name, s.id);
+                if let Some(c) = &s.code {
+                    st.add(c, s.id);
+                }
+            }
+            r.stages.insert(p.id, st);
+        }
+        if r.default_pipeline.is_none() {
+            r.default_pipeline = l.pipelines.first().map(|p| p.id);
+        }
+        for u in &l.users {
+            r.users.add(&u.email, u.id);
+            r.users.add(&u.name, u.id);
+        }
+        r.lead_attributes = l
+            .attributes
+            .iter()
+            .filter(|a| a.entity_type == "leads")
+            .map(|a| a.code.clone())
+            .collect();
+        r
+    }
+}
+
+/// A compiled mapping: everything needed to map rows of one file.
+pub struct Mapper {
+    fields: BTreeMap<String, Compiled>,
+    attributes: Vec<(String, Compiled)>,
+    pub settings: spec::Settings,
+    pub spec: MappingFile,
+    tz: jiff::tz::TimeZone,
+    resolver: Option<Resolver>,
+    /// Each distinct (target, value) resolved once per run.
+    cache: Mutex<HashMap<(String, String), Result<u64, String>>>,
+}
+
+impl Mapper {
+    /// Compiles `spec` against the file's header. With `lookups`, names are resolved against
+    /// the server's tables (and constants are checked now); without, the mapping is checked
+    /// offline and names are left unresolved.
+    pub fn new(
+        spec: MappingFile,
+        file: &str,
+        headers: &[String],
+        lookups: Option<&Lookups>,
+    ) -> Result<Mapper, SpecError> {
+        let settings = spec.settings.clone();
+        let err = |key: &str, message: String| SpecError {
+            file: file.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        let tz = jiff::tz::TimeZone::get(&settings.timezone).map_err(|_| {
+            err(
+                "settings.timezone",
+                format!(
+                    "unknown time zone {:?}: use an IANA name such as America/Sao_Paulo",
+                    settings.timezone
+                ),
+            )
+        })?;
+        if spec.lead.title.is_none() {
+            return Err(err(
+                "lead.title",
+                "every lead needs a title: map a column, a template or a value".into(),
+            ));
+        }
+        if spec.person.name.is_none() {
+            return Err(err(
+                "person.name",
+                "every lead needs a person: map person.name".into(),
+            ));
+        }
+        let mut fields = BTreeMap::new();
+        let mut attributes = Vec::new();
+        for (target, f) in spec.fields() {
+            let c = Compiled::compile(&target, f, headers, &settings, file)?;
+            match target.strip_prefix("attributes.") {
+                Some(code) => attributes.push((code.to_string(), c)),
+                None => {
+                    fields.insert(target, c);
+                }
+            }
+        }
+        for key in &settings.key {
+            let known = matches!(key.as_str(), "title" | "person.emails" | "person.name")
+                || key
+                    .strip_prefix("attributes.")
+                    .is_some_and(|c| spec.attributes.contains_key(c));
+            if !known {
+                return Err(err(
+                    "settings.key",
+                    format!(
+                        "unknown key field {key:?}: use title, person.emails, person.name or attributes.<code> of this mapping"
+                    ),
+                ));
+            }
+        }
+        for a in &spec.activities {
+            convert::parse_offset(&a.after).map_err(|e| err("activities.after", e))?;
+            convert::parse_offset(&a.duration).map_err(|e| err("activities.duration", e))?;
+            if let Some(e) = &a.every {
+                convert::parse_offset(e).map_err(|e| err("activities.every", e))?;
+            }
+            convert::compile_template(&a.title, headers).map_err(|e| err("activities.title", e))?;
+            if let Some(c) = &a.comment {
+                convert::compile_template(c, headers).map_err(|e| err("activities.comment", e))?;
+            }
+            if !matches!(a.kind.as_str(), "call" | "meeting" | "lunch" | "note") {
+                return Err(err(
+                    "activities.type",
+                    format!(
+                        "unknown activity type {:?}: Krayin knows call, meeting, lunch and note",
+                        a.kind
+                    ),
+                ));
+            }
+        }
+        let resolver = lookups.map(Resolver::new);
+        let mapper = Mapper {
+            fields,
+            attributes,
+            settings,
+            spec,
+            tz,
+            resolver,
+            cache: Mutex::new(HashMap::new()),
+        };
+        // Constants naming a source, stage… are checked now, not on every row.
+        if let Some(r) = &mapper.resolver {
+            for (code, _) in &mapper.attributes {
+                if !r.lead_attributes.contains(code) {
+                    return Err(err(
+                        &format!("attributes.{code}"),
+                        format!(
+                            "Krayin has no lead attribute with code {code:?}: create it in Settings → Attributes first"
+                        ),
+                    ));
+                }
+            }
+            let empty: Vec<String> = Vec::new();
+            for target in [
+                "lead.source",
+                "lead.type",
+                "lead.pipeline",
+                "lead.stage",
+                "lead.owner",
+            ] {
+                if let Some(c) = mapper.fields.get(target)
+                    && matches!(c.input, Input::Constant(_) | Input::Nothing)
+                    && let Some(v) = c.text(&empty)
+                {
+                    let pipeline = mapper.pipeline_for(&empty).ok().flatten();
+                    mapper
+                        .lookup(target, &v, pipeline)
+                        .map_err(|e| err(target, e))?;
+                }
+            }
+        }
+        Ok(mapper)
+    }
+
+    /// Whether names are resolved (a server was reachable).
+    pub fn resolves_names(&self) -> bool {
+        self.resolver.is_some()
+    }
+
+    pub fn time_zone(&self) -> &jiff::tz::TimeZone {
+        &self.tz
+    }
+
+    /// The source column of a target, for mapping Krayin's 422 field errors back.
+    pub fn column_of(&self, target: &str) -> Option<&str> {
+        self.fields.get(target).and_then(|c| c.column.as_deref())
+    }
+
+    fn lookup(&self, target: &str, value: &str, pipeline: Option<u64>) -> Result<u64, String> {
+        let Some(r) = &self.resolver else {
+            return Err("names cannot be resolved offline".into());
+        };
+        let key = (
+            format!("{target}@{}", pipeline.unwrap_or(0)),
+            convert::fold(value),
+        );
+        if let Some(hit) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return hit.clone();
+        }
+        let result = match target {
+            "lead.source" => r.sources.resolve("source", value),
+            "lead.type" => r.types.resolve("type", value),
+            "lead.pipeline" => r.pipelines.resolve("pipeline", value),
+            "lead.stage" => match pipeline.and_then(|p| r.stages.get(&p)) {
+                Some(st) => st.resolve("stage", value),
+                None => Err("no pipeline to look the stage up in".into()),
+            },
+            "lead.owner" => r.users.resolve("user", value),
+            _ => Err(format!("{target} is not a look-up")),
+        };
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, result.clone());
+        result
+    }
+
+    fn pipeline_for(&self, cells: &[String]) -> Result<Option<u64>, String> {
+        let Some(r) = &self.resolver else {
+            return Ok(None);
+        };
+        match self.fields.get("lead.pipeline").and_then(|c| c.text(cells)) {
+            Some(name) => self.lookup("lead.pipeline", &name, None).map(Some),
+            None => Ok(r.default_pipeline),
+        }
+    }
+
+    fn text(&self, target: &str, cells: &[String]) -> Option<String> {
+        self.fields.get(target).and_then(|c| c.text(cells))
+    }
+
+    /// Maps one row, collecting every problem. `today` is the server's today (§7 `after:yesterday`).
+    pub fn map(&self, row: &Row, today: jiff::civil::Date) -> Result<MappedLead, Rejection> {
+        let cells = &row.cells;
+        let mut conversion: Vec<Problem> = Vec::new();
+        let mut rules: Vec<Problem> = Vec::new();
+        let mut warnings = Vec::new();
+        // Required-ness set in the mapping, and Krayin's own (title, person name).
+        for (target, c) in &self.fields {
+            if c.required && c.text(cells).is_none() {
+                rules.push(c.problem(
+                    "",
+                    format!("{target} is empty, and the mapping requires it"),
+                ));
+            }
+        }
+        let title = self.text("lead.title", cells).unwrap_or_default();
+        let title_c = &self.fields["lead.title"];
+        if title.is_empty() {
+            rules.push(title_c.problem("", "the lead has no title (Krayin requires one)"));
+        }
+        let person_name = self.text("person.name", cells).unwrap_or_default();
+        let name_c = &self.fields["person.name"];
+        if person_name.is_empty() {
+            rules.push(name_c.problem("", "the person has no name (Krayin requires one)"));
+        }
+        for (target, v) in [("lead.title", &title), ("person.name", &person_name)] {
+            check_length(&self.fields[target], v, &mut rules);
+        }
+        let description = self.text("lead.description", cells);
+        let job_title = self.text("person.job_title", cells);
+        if let Some(j) = &job_title {
+            check_length(&self.fields["person.job_title"], j, &mut rules);
+        }
+
+        // lead_value: locale number → Krayin's decimal rule (§7, §14).
+        let lead_value = match self.fields.get("lead.lead_value") {
+            Some(c) => match c.text(cells) {
+                None => None,
+                Some(raw) => match convert::parse_number(&raw, c.locale) {
+                    Err(e) => {
+                        conversion.push(c.problem(
+                            &raw,
+                            format!("{e}; write it like 15000.50 or set number_locale"),
+                        ));
+                        None
+                    }
+                    Ok(n) => {
+                        let (int, frac) = n
+                            .trim_start_matches('-')
+                            .split_once('.')
+                            .unwrap_or((n.trim_start_matches('-'), ""));
+                        if n.starts_with('-') {
+                            rules.push(c.problem(&raw, "a lead value cannot be negative"));
+                        } else if frac.len() > 4 {
+                            rules.push(
+                                c.problem(&raw, "Krayin keeps at most 4 decimals: round the value"),
+                            );
+                        } else if int.len() > MAX_LEAD_VALUE_INT_DIGITS {
+                            rules.push(
+                                c.problem(&raw, "Krayin's maximum lead value is 99,999,999.9999"),
+                            );
+                        }
+                        Some(n)
+                    }
+                },
+            },
+            None => None,
+        };
+
+        // expected_close_date: a date in the server's zone, today or later (§7).
+        let mut expected_close_date = None;
+        if let Some(c) = self.fields.get("lead.expected_close_date")
+            && let Some(raw) = c.text(cells)
+        {
+            match convert::parse_date(&raw, &c.dates) {
+                Err(e) => conversion.push(c.problem(&raw, e)),
+                Ok(d) if d < today => match self.settings.past_close_date {
+                    PastDatePolicy::Reject => rules.push(c.problem(
+                        &raw,
+                        format!("the expected close date is before today ({today}), which Krayin refuses"),
+                    )),
+                    PastDatePolicy::Drop => warnings.push(c.problem(
+                        &raw,
+                        format!("the expected close date is before today ({today}): sent without it"),
+                    )),
+                },
+                Ok(d) => expected_close_date = Some(d),
+            }
+        }
+
+        // Look-ups.
+        let mut ids: HashMap<&str, Option<u64>> = HashMap::new();
+        let pipeline = match self.pipeline_for(cells) {
+            Ok(p) => p,
+            Err(e) => {
+                let c = &self.fields["lead.pipeline"];
+                conversion.push(c.problem(&c.text(cells).unwrap_or_default(), e));
+                None
+            }
+        };
+        if self.resolver.is_some() {
+            for target in ["lead.source", "lead.type", "lead.owner", "lead.stage"] {
+                let Some(c) = self.fields.get(target) else {
+                    continue;
+                };
+                let Some(v) = c.text(cells) else { continue };
+                match self.lookup(target, &v, pipeline) {
+                    Ok(id) => {
+                        ids.insert(target, Some(id));
+                    }
+                    Err(e) => conversion.push(c.problem(&v, e)),
+                }
+            }
+        }
+        // No stage mapped: the pipeline's first stage (Krayin needs a stage, §7).
+        let stage_id = ids.get("lead.stage").copied().flatten().or_else(|| {
+            let r = self.resolver.as_ref()?;
+            let p = pipeline?;
+            r.stages.get(&p)?.entries.first().map(|(_, _, id)| *id)
+        });
+
+        // Person: e-mails (syntax), phones (E.164).
+        let mut emails = Vec::new();
+        if let Some(c) = self.fields.get("person.emails") {
+            for e in c.values(cells) {
+                if crate::sandbox::rules::is_email(&e) {
+                    if e.chars().count() > MAX_TEXT {
+                        rules.push(c.problem(&e, "longer than 255 characters"));
+                    }
+                    if !emails.iter().any(|x: &String| x.eq_ignore_ascii_case(&e)) {
+                        emails.push(e);
+                    }
+                } else {
+                    rules.push(c.problem(&e, format!("{e:?} is not a valid e-mail address")));
+                }
+            }
+            let required = c.required
+                || self
+                    .spec
+                    .person
+                    .emails
+                    .as_ref()
+                    .is_some_and(|f| f.required != Some(false));
+            if emails.is_empty() && required && !rules.iter().any(|p| p.field == "person.emails") {
+                rules.push(c.problem("", "the person has no e-mail (Krayin requires one for a new person; set required = false under [person.emails] to allow it)"));
+            }
+        }
+        let mut phones = Vec::new();
+        if let Some(c) = self.fields.get("person.phones") {
+            for p in c.values(cells) {
+                match convert::parse_phone(&p, c.region.as_deref()) {
+                    Ok(e164) => {
+                        if !phones.contains(&e164) {
+                            phones.push(e164);
+                        }
+                    }
+                    Err(e) => conversion.push(c.problem(&p, e)),
+                }
+            }
+        }
+
+        // Organization.
+        let organization = self.text("organization.name", cells).map(|name| {
+            let addr = Address {
+                address: self.text("organization.address", cells),
+                city: self.text("organization.city", cells),
+                state: self.text("organization.state", cells),
+                postcode: self.text("organization.postcode", cells),
+                country: self.text("organization.country", cells),
+            };
+            MappedOrganization {
+                name,
+                address: (addr != Address::default()).then_some(addr),
+            }
+        });
+        if let Some(o) = &organization {
+            check_length(&self.fields["organization.name"], &o.name, &mut rules);
+        }
+
+        let mut attributes = BTreeMap::new();
+        for (code, c) in &self.attributes {
+            if let Some(v) = c.text(cells) {
+                attributes.insert(code.clone(), v);
+            }
+        }
+
+        if !conversion.is_empty() || !rules.is_empty() {
+            let stage = if conversion.is_empty() {
+                Stage::Validate
+            } else {
+                Stage::Map
+            };
+            conversion.extend(rules);
+            return Err(Rejection::new(row, stage, conversion));
+        }
+        Ok(MappedLead {
+            title,
+            description,
+            lead_value,
+            expected_close_date,
+            source_id: ids.get("lead.source").copied().flatten(),
+            type_id: ids.get("lead.type").copied().flatten(),
+            pipeline_id: pipeline,
+            stage_id,
+            user_id: ids.get("lead.owner").copied().flatten(),
+            person: MappedPerson {
+                name: person_name,
+                emails,
+                phones,
+                job_title,
+            },
+            organization,
+            attributes,
+            warnings,
+        })
+    }
+}
+
+fn check_length(c: &Compiled, v: &str, rules: &mut Vec<Problem>) {
+    let n = v.chars().count();
+    if n > MAX_TEXT {
+        let shown: String = v.chars().take(40).collect();
+        rules.push(c.problem(
+            &format!("{shown}…"),
+            format!("{n} characters: Krayin keeps at most 255 (it would cut the rest silently)"),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests;
