@@ -1,5 +1,6 @@
 //! The integration tests: one binary, each area in its own module.
 
 mod client;
+mod import;
 mod sandbox;
 mod util;

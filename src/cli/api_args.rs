@@ -50,6 +50,10 @@ pub struct ApiArgs {
     /// Whole-request timeout, e.g. 60s.
     #[arg(long, value_name = "DURATION")]
     pub request_timeout: Option<String>,
+    /// How long to pause every request after a throttled answer that carries no Retry-After
+    /// (production Krayin answers a bare 500): Krayin's window is a minute.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    pub throttle_wait: String,
     /// Use an embedded Krayin sandbox on 127.0.0.1 (its data in --sandbox-db) instead of a
     /// real Krayin.
     #[arg(long)]
@@ -88,6 +92,11 @@ impl ApiArgs {
         }
     }
 
+    fn throttle_floor(&self) -> anyhow::Result<std::time::Duration> {
+        crate::sandbox::faults::parse_duration(&self.throttle_wait)
+            .map_err(|e| anyhow::anyhow!("--throttle-wait: {e}"))
+    }
+
     /// Builds the client (starting the embedded sandbox first with `--sandbox`).
     pub async fn connect(&self) -> anyhow::Result<Connection> {
         if self.sandbox {
@@ -112,13 +121,15 @@ impl ApiArgs {
                 },
             );
             config.rate = rate;
+            config.retry.throttle_floor = self.throttle_floor()?;
             return Ok(Connection {
                 client: Client::new(config)?,
                 sandbox: Some(handle),
             });
         }
         let cwd = std::env::current_dir().context("cannot read the working directory")?;
-        let config = config::resolve(&self.overrides(), &|k| std::env::var(k).ok(), &cwd)?;
+        let mut config = config::resolve(&self.overrides(), &|k| std::env::var(k).ok(), &cwd)?;
+        config.retry.throttle_floor = self.throttle_floor()?;
         Ok(Connection {
             client: Client::new(config)?,
             sandbox: None,

@@ -8,15 +8,23 @@
 //! 3 = stopped early (error threshold reached, interrupted).
 
 mod api_args;
+mod check;
+mod import;
+mod input_args;
 mod lookups;
+mod mapping;
 mod sandbox;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Finished, but some rows were rejected or failed.
+pub const EXIT_REJECTED: u8 = 1;
 /// Could not run: usage, configuration, I/O or authentication.
 pub const EXIT_CANNOT_RUN: u8 = 2;
+/// Stopped early: error threshold reached, or interrupted.
+pub const EXIT_STOPPED: u8 = 3;
 
 const AFTER_HELP: &str = "\
 Exit codes:
@@ -43,6 +51,12 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Import leads (with person and organization) from a CSV/XLSX/XLS/ODS file.
+    Import(import::Args),
+    /// Read, map and validate a file without writing anything; write the error report.
+    Check(check::Args),
+    /// Mapping helpers: `mapping suggest FILE` writes a starter mapping from a file's header.
+    Mapping(mapping::Args),
     /// List the pipelines, stages, sources, types, users and custom attributes a mapping can
     /// name (and check the connection).
     Lookups(lookups::Args),
@@ -55,7 +69,10 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
     let result = match cli.command {
+        Command::Import(args) => import::run(args),
+        Command::Check(args) => check::run(args),
         Command::Lookups(args) => lookups::run(args),
+        Command::Mapping(args) => mapping::run(args),
         Command::Sandbox(args) => sandbox::run(args),
     };
     match result {

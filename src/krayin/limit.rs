@@ -242,7 +242,11 @@ mod tests {
         let t = Instant::now();
         l.acquire().await;
         // One extra interval (~20 ms) on top of the normal spacing.
-        assert!(t.elapsed() >= Duration::from_millis(20), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(20),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]

@@ -290,7 +290,8 @@ impl Client {
                     // Refused: throttled (it clears within a window) or a revoked token (it
                     // does not). Wait windows out first; only then log in again, because a
                     // login revokes the account's other tokens.
-                    Probe::Refused if throttle_waits < MAX_THROTTLE_GUESSES => {
+                    // A token this call just obtained is not the problem: throttled.
+                    Probe::Refused if relogged || throttle_waits < MAX_THROTTLE_GUESSES => {
                         set_class(&mut err, Class::Throttled)
                     }
                     Probe::Refused => set_class(&mut err, Class::Auth),

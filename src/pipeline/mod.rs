@@ -1,6 +1,177 @@
 //! The import pipeline: read → map → validate → write → report.
 //!
-//! Built so far: [`read`] (files → rows with provenance).
+//! [`prepare`] opens the input and compiles the mapping against its header (and the server's
+//! look-ups) before any row is read; [`check`] runs read → map → validate with no writes.
+//! The stages: [`read`] (files → rows with provenance), [`map`] (rows → leads in Krayin's
+//! terms, or rejections), [`validate`] (checks across the rows of a file), [`report`] (error
+//! report and counts).
 
+pub mod import;
+pub mod journal;
 pub mod map;
 pub mod read;
+pub mod report;
+pub mod validate;
+pub mod write;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::krayin::{Client, Lookups};
+use crate::record::Rejection;
+use map::Mapper;
+use map::spec::MappingFile;
+use read::{ReadOptions, SheetSelector, Source};
+
+/// What the user asked to read, and with which mapping.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub input: PathBuf,
+    pub mapping: PathBuf,
+    /// Flags win over the mapping's `[source]` table.
+    pub read: ReadOptions,
+    pub errors: Option<PathBuf>,
+}
+
+/// An input opened and a mapping compiled: nothing read yet.
+pub struct Prepared {
+    pub source: Source,
+    pub mapper: Mapper,
+    pub headers: Vec<String>,
+    pub spreadsheet: bool,
+}
+
+/// The mapping's `[source]` table as reader options, under the command line's.
+fn read_options(
+    flags: &ReadOptions,
+    spec: &MappingFile,
+    mapping: &Path,
+) -> anyhow::Result<ReadOptions> {
+    let s = &spec.source;
+    let delimiter = match (&flags.delimiter, &s.delimiter) {
+        (Some(d), _) => Some(*d),
+        (None, Some(d)) => Some(
+            parse_delimiter(d)
+                .with_context(|| format!("{}: source.delimiter", mapping.display()))?,
+        ),
+        (None, None) => None,
+    };
+    let sheet = match (&flags.sheet, &s.sheet) {
+        (Some(sh), _) => Some(sh.clone()),
+        (None, Some(toml::Value::Integer(i))) if *i >= 1 => Some(SheetSelector::Index(*i as usize)),
+        (None, Some(toml::Value::String(name))) => Some(SheetSelector::Name(name.clone())),
+        (None, Some(other)) => anyhow::bail!(
+            "{}: source.sheet: {other} is neither a sheet name nor a position (1, 2, …)",
+            mapping.display()
+        ),
+        (None, None) => None,
+    };
+    Ok(ReadOptions {
+        delimiter,
+        encoding: flags.encoding.clone().or_else(|| s.encoding.clone()),
+        header_row: flags.header_row.or(s.header_row),
+        sheet,
+    })
+}
+
+/// `;`, `,`, `tab` or `\t`, `|`: one byte.
+pub fn parse_delimiter(s: &str) -> anyhow::Result<u8> {
+    match s {
+        "\\t" | "tab" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => anyhow::bail!("delimiter {s:?} must be a single character such as ; , | or tab"),
+    }
+}
+
+/// Opens the input and compiles the mapping against its header: every refusal happens here,
+/// before any row is read.
+pub fn prepare(job: &Job, lookups: Option<&Lookups>) -> anyhow::Result<Prepared> {
+    let spec = MappingFile::load(&job.mapping)?;
+    let opts = read_options(&job.read, &spec, &job.mapping)?;
+    let source = read::open(&job.input, &opts)?;
+    let headers = source.headers.clone();
+    let spreadsheet = source.format != read::Format::Csv;
+    let mapper = Mapper::new(spec, &job.mapping.display().to_string(), &headers, lookups)?;
+    Ok(Prepared {
+        source,
+        mapper,
+        headers,
+        spreadsheet,
+    })
+}
+
+/// What `check` found.
+#[derive(Debug, Default)]
+pub struct CheckSummary {
+    pub rows: u64,
+    pub valid: u64,
+    pub blank: u64,
+    pub rejections: Vec<Rejection>,
+    pub warnings: u64,
+    pub error_report: Option<PathBuf>,
+    pub names_checked: bool,
+}
+
+/// read → map → validate, no writes. `client` (when given) supplies the look-ups.
+pub async fn check(job: &Job, client: Option<&Client>) -> anyhow::Result<CheckSummary> {
+    let lookups = match client {
+        Some(c) => Some(
+            c.lookups()
+                .await
+                .context("cannot fetch Krayin's look-up tables")?,
+        ),
+        None => None,
+    };
+    let prepared = prepare(job, lookups.as_deref())?;
+    let today = crate::sandbox::store::today(prepared.mapper.time_zone());
+    let Prepared {
+        source,
+        mapper,
+        headers,
+        spreadsheet,
+    } = prepared;
+    let blank = source.blank_rows.clone();
+    // Reading and mapping are CPU and file work: off the async threads.
+    let mut summary = tokio::task::spawn_blocking(move || {
+        let mut s = CheckSummary::default();
+        let mut file_checks = validate::FileChecks::new(
+            mapper.column_of("person.emails"),
+            mapper.column_of("person.phones"),
+        );
+        for item in source.rows {
+            s.rows += 1;
+            let row = match item {
+                Ok(row) => row,
+                Err(rejection) => {
+                    s.rejections.push(rejection);
+                    continue;
+                }
+            };
+            match mapper
+                .map(&row, today)
+                .and_then(|lead| file_checks.check(&row, &lead).map(|_| lead))
+            {
+                Ok(lead) => {
+                    s.valid += 1;
+                    s.warnings += lead.warnings.len() as u64;
+                }
+                Err(r) => s.rejections.push(r),
+            }
+        }
+        s.names_checked = mapper.resolves_names();
+        s
+    })
+    .await
+    .context("the check stopped unexpectedly")?;
+    summary.blank = blank.load(std::sync::atomic::Ordering::Relaxed);
+    if !summary.rejections.is_empty() {
+        let path = job
+            .errors
+            .clone()
+            .unwrap_or_else(|| report::default_error_path(&job.input, spreadsheet));
+        report::write_error_report(&path, &headers, &summary.rejections)?;
+        summary.error_report = Some(path);
+    }
+    Ok(summary)
+}

@@ -173,3 +173,114 @@ pub fn date_in_days(days: i64) -> String {
         .unwrap()
         .to_string()
 }
+
+/// A folder of its own for one test, with the samples and mappings copied in, and a way to
+/// run the real binary there. Prints the whole output when an expectation fails.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for sub in ["samples", "mappings"] {
+            let to = dir.path().join(sub);
+            std::fs::create_dir_all(&to).unwrap();
+            for e in std::fs::read_dir(root.join(sub)).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_file() {
+                    std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+                }
+            }
+        }
+        Workdir { dir }
+    }
+
+    pub fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        std::fs::write(self.path(rel), text).unwrap();
+    }
+
+    pub fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_krayin-etl"));
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env_remove("KRAYIN_API_BASE")
+            .env_remove("KRAYIN_API_TOKEN")
+            .env_remove("KRAYIN_LOGIN_EMAIL")
+            .env_remove("KRAYIN_LOGIN_PASSWORD")
+            .env("NO_COLOR", "1");
+        c
+    }
+
+    /// Runs the binary to the end.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(self.command(args))
+    }
+
+    pub fn run_with(&self, mut c: std::process::Command) -> Run {
+        let out = c.output().expect("the binary runs");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// A command aimed at an in-process sandbox, logging in as the seeded admin.
+    pub fn against(&self, sandbox: &Handle, args: &[&str]) -> std::process::Command {
+        let mut c = self.command(args);
+        c.env("KRAYIN_API_BASE", sandbox.api_base())
+            .env("KRAYIN_LOGIN_EMAIL", "admin@example.com")
+            .env("KRAYIN_LOGIN_PASSWORD", "admin123");
+        c
+    }
+
+    /// The rows of a CSV file as header-keyed maps.
+    pub fn csv(&self, rel: &str) -> Vec<std::collections::HashMap<String, String>> {
+        let mut r = csv::Reader::from_path(self.path(rel)).unwrap();
+        let h = r.headers().unwrap().clone();
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                h.iter()
+                    .zip(rec.iter())
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// Opens an embedded-sandbox database file (what `--sandbox` wrote) for inspection.
+pub fn sandbox_db(path: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(path).unwrap()
+}
+
+pub fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
+    db.query_row(sql, [], |r| r.get(0)).unwrap()
+}

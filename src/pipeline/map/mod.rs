@@ -12,6 +12,7 @@
 
 pub mod convert;
 pub mod spec;
+pub mod suggest;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

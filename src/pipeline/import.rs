@@ -1,0 +1,647 @@
+//! `import`: the whole chain, read → map → validate → write → report.
+//!
+//! 1. look-ups from Krayin (one request each), then the input opened and the mapping compiled
+//!    against its header: any refusal happens before a row is read;
+//! 2. the journal opened (and locked): rows a previous run wrote are skipped for free;
+//! 3. a blocking reader thread reads, maps and validates rows and sends them through a bounded
+//!    channel (back-pressure: memory stays flat whatever the file's size);
+//! 4. the writer takes them in batches (default 50): intents are made durable, the batch's
+//!    rows are grouped by person and written with up to `concurrency` groups in flight under
+//!    the client's shared rate limiter; outcomes are journalled (one fsync per batch);
+//! 5. reports: the error report (every stage), the success file, the JSON run report.
+//!
+//! Ctrl-C (or the error threshold) stops taking rows, lets requests in flight finish, writes
+//! the journal and the reports, and ends with exit code 3.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+
+use super::journal::{self, Entry, Journal};
+use super::write::{self, Item, Mode, Outcome, Writer, Written};
+use super::{Job, Prepared, prepare, report, validate};
+use crate::krayin::Client;
+use crate::krayin::metrics::EndpointReport;
+use crate::record::Rejection;
+
+/// `--max-errors`: stop when more rows than this failed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    Count(u64),
+    /// A share of the rows read so far (checked once 20 rows were read).
+    Percent(f64),
+}
+
+impl std::str::FromStr for Threshold {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        if let Some(p) = t.strip_suffix('%') {
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("bad percentage {t:?}"))?;
+            if !(0.0..=100.0).contains(&v) {
+                return Err(format!("{t:?} is not between 0% and 100%"));
+            }
+            return Ok(Threshold::Percent(v));
+        }
+        t.parse()
+            .map(Threshold::Count)
+            .map_err(|_| format!("bad threshold {t:?}: a count (10) or a percentage (5%)"))
+    }
+}
+
+impl Threshold {
+    fn exceeded(self, errors: u64, rows: u64) -> bool {
+        match self {
+            Threshold::Count(n) => errors > n,
+            Threshold::Percent(p) => rows >= 20 && (errors as f64) * 100.0 / (rows as f64) > p,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub job: Job,
+    pub mode: Mode,
+    pub concurrency: usize,
+    pub batch_size: usize,
+    pub max_errors: Option<Threshold>,
+    pub success: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    pub state_dir: Option<PathBuf>,
+    pub progress: bool,
+}
+
+/// Why a run ended before the end of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stopped {
+    Interrupted,
+    ErrorThreshold,
+    AuthFailed,
+}
+
+/// The JSON run report.
+#[derive(Debug, Default, Serialize)]
+pub struct Summary {
+    pub input: String,
+    pub rows: u64,
+    pub blank_rows: u64,
+    pub created: u64,
+    pub reused_person: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// Refused before any request (read, map, validate).
+    pub rejected: u64,
+    pub warnings: u64,
+    pub recovered: u64,
+    pub duration_secs: f64,
+    pub leads_per_sec: f64,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled: u64,
+    pub limiter_wait_secs: f64,
+    pub stopped: Option<Stopped>,
+    pub error_report: Option<String>,
+    pub success_file: Option<String>,
+    pub journal: Option<String>,
+    pub endpoints: std::collections::BTreeMap<String, EndpointReport>,
+}
+
+impl Summary {
+    pub fn errors(&self) -> u64 {
+        self.failed + self.rejected
+    }
+}
+
+/// What the reader thread sends.
+enum Msg {
+    Item(Box<Item>),
+    Rejected(Rejection),
+    /// Same content as an earlier row of this file: written once.
+    Duplicate(Box<Item>, u64),
+}
+
+/// Outcomes counted as they arrive.
+#[derive(Default)]
+struct Tally {
+    summary: Summary,
+    rejections: Vec<Rejection>,
+    successes: Vec<SuccessLine>,
+    done_since_sync: usize,
+    stopped: Option<Stopped>,
+}
+
+impl Tally {
+    fn handle(&mut self, written: Vec<Written>, journal: &mut Journal) {
+        for w in written {
+            let row = w.item.row.provenance.row;
+            let title = w.item.lead.title.clone();
+            let mut ids = None;
+            match &w.outcome {
+                Outcome::Created {
+                    lead_id,
+                    person_id,
+                    reused_person,
+                    recovered,
+                } => {
+                    if *reused_person {
+                        self.summary.reused_person += 1;
+                    } else {
+                        self.summary.created += 1;
+                    }
+                    self.summary.recovered += u64::from(*recovered);
+                    ids = Some((*lead_id, *person_id));
+                    self.successes.push(SuccessLine {
+                        row,
+                        outcome: w.outcome.label(),
+                        lead_id: Some(*lead_id),
+                        person_id: *person_id,
+                        title,
+                        note: if *recovered {
+                            "found in Krayin after an unknown outcome".into()
+                        } else {
+                            String::new()
+                        },
+                    });
+                }
+                Outcome::Skipped {
+                    reason,
+                    lead_id,
+                    person_id,
+                } => {
+                    self.summary.skipped += 1;
+                    ids = lead_id.map(|l| (l, *person_id));
+                    self.successes.push(SuccessLine {
+                        row,
+                        outcome: "skipped",
+                        lead_id: *lead_id,
+                        person_id: *person_id,
+                        title,
+                        note: reason.clone(),
+                    });
+                }
+                Outcome::Failed(r) => {
+                    self.summary.failed += 1;
+                    if r.problems
+                        .iter()
+                        .any(|p| p.message.contains("authentication failed"))
+                    {
+                        // Every next request would fail the same way.
+                        self.stopped = Some(Stopped::AuthFailed);
+                    }
+                    self.rejections.push(r.clone());
+                }
+            }
+            // Only a settled fate is journalled: an unsettled row keeps its intent, so the
+            // next run looks it up before sending.
+            if w.settled
+                && let Some((lead_id, person_id)) = ids
+            {
+                journal.push(&Entry::Done {
+                    fp: w.item.fp.clone(),
+                    row,
+                    outcome: w.outcome.label().to_string(),
+                    lead_id: Some(lead_id),
+                    person_id,
+                    updated_at: None,
+                });
+                self.done_since_sync += 1;
+            }
+        }
+    }
+}
+
+/// One line of the success file.
+struct SuccessLine {
+    row: u64,
+    outcome: &'static str,
+    lead_id: Option<u64>,
+    person_id: Option<u64>,
+    title: String,
+    note: String,
+}
+
+pub async fn run(
+    opts: Options,
+    client: Client,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Summary> {
+    let started = Instant::now();
+    let lookups = client
+        .lookups()
+        .await
+        .context("cannot fetch Krayin's look-up tables")?;
+    let Prepared {
+        source,
+        mapper,
+        headers,
+        spreadsheet,
+    } = prepare(&opts.job, Some(&lookups))?;
+    let state_dir = opts
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| journal::default_state_dir(&opts.job.input));
+    let (mut journal, state) = Journal::open(&state_dir, &opts.job.input)?;
+    if !state.done.is_empty() || !state.pending.is_empty() {
+        tracing::info!(
+            done = state.done.len(),
+            in_flight = state.pending.len(),
+            journal = %journal.path().display(),
+            "resuming: rows already written are skipped"
+        );
+    }
+    let activities = mapper
+        .spec
+        .activities
+        .iter()
+        .map(|a| write::Activity::compile(a, &headers))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let columns: HashMap<String, String> = [
+        "lead.title",
+        "lead.description",
+        "lead.lead_value",
+        "lead.expected_close_date",
+        "lead.source",
+        "lead.type",
+        "lead.stage",
+        "lead.owner",
+        "person.name",
+        "person.emails",
+        "person.phones",
+        "person.job_title",
+    ]
+    .iter()
+    .filter_map(|t| mapper.column_of(t).map(|c| (t.to_string(), c.to_string())))
+    .collect();
+    let writer = Arc::new(Writer::new(
+        client.clone(),
+        opts.mode,
+        mapper.settings.contact_label.clone(),
+        mapper.time_zone().clone(),
+        activities,
+        columns,
+        state.pending.clone(),
+    ));
+    let today = crate::sandbox::store::today(mapper.time_zone());
+    let blank = source.blank_rows.clone();
+    let rows_read = Arc::new(AtomicU64::new(0));
+    let warnings = Arc::new(AtomicU64::new(0));
+
+    // Read, map and validate on a blocking thread; the bounded channel is the back-pressure.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Msg>(opts.batch_size.max(1) * 4);
+    let reader = {
+        let rows_read = rows_read.clone();
+        let warnings = warnings.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut checks = validate::FileChecks::new(
+                mapper.column_of("person.emails"),
+                mapper.column_of("person.phones"),
+            );
+            let mut seen: HashMap<String, u64> = HashMap::new();
+            for item in source.rows {
+                rows_read.fetch_add(1, Ordering::Relaxed);
+                let msg = match item {
+                    Err(r) => Msg::Rejected(r),
+                    Ok(row) => match mapper.map(&row, today) {
+                        Err(r) => Msg::Rejected(r),
+                        Ok(lead) => match checks.check(&row, &lead) {
+                            Err(r) => Msg::Rejected(r),
+                            Ok(key) => {
+                                warnings.fetch_add(lead.warnings.len() as u64, Ordering::Relaxed);
+                                for w in &lead.warnings {
+                                    tracing::warn!(row = row.provenance.row, field = %w.field, value = %w.value, "{}", w.message);
+                                }
+                                let fp = lead.fingerprint();
+                                let item = Box::new(Item {
+                                    row,
+                                    lead,
+                                    key,
+                                    fp: fp.clone(),
+                                });
+                                match seen.get(&fp) {
+                                    Some(first) => Msg::Duplicate(item, *first),
+                                    None => {
+                                        seen.insert(fp, item.row.provenance.row);
+                                        Msg::Item(item)
+                                    }
+                                }
+                            }
+                        },
+                    },
+                };
+                if tx.blocking_send(msg).is_err() {
+                    // The writer stopped (interrupted, or the threshold): stop reading.
+                    break;
+                }
+            }
+        })
+    };
+
+    let progress = Progress::new(opts.progress);
+    let mut tally = Tally {
+        summary: Summary {
+            input: opts.job.input.display().to_string(),
+            ..Summary::default()
+        },
+        ..Tally::default()
+    };
+    let mut in_flight = FuturesUnordered::new();
+    let mut batch: Vec<Msg> = Vec::with_capacity(opts.batch_size);
+
+    'rows: loop {
+        if tally.stopped.is_some() {
+            break;
+        }
+        batch.clear();
+        let n = tokio::select! {
+            biased;
+            _ = shutdown.changed() => {
+                tally.stopped = Some(Stopped::Interrupted);
+                0
+            }
+            n = rx.recv_many(&mut batch, opts.batch_size.max(1)) => n,
+        };
+        if n == 0 {
+            break;
+        }
+        // Sort the batch: journal hits and file rejections need no request.
+        let mut valid: Vec<Item> = Vec::new();
+        for msg in batch.drain(..) {
+            match msg {
+                Msg::Rejected(r) => {
+                    tally.summary.rejected += 1;
+                    tally.rejections.push(r);
+                }
+                Msg::Duplicate(item, first) => {
+                    tally.summary.skipped += 1;
+                    tally.successes.push(SuccessLine {
+                        row: item.row.provenance.row,
+                        outcome: "skipped",
+                        lead_id: None,
+                        person_id: None,
+                        title: item.lead.title.clone(),
+                        note: format!("same content as row {first}: written once"),
+                    });
+                }
+                Msg::Item(item) => match state.done.get(&item.fp) {
+                    Some(Entry::Done {
+                        lead_id, person_id, ..
+                    }) => {
+                        tally.summary.skipped += 1;
+                        tally.successes.push(SuccessLine {
+                            row: item.row.provenance.row,
+                            outcome: "skipped",
+                            lead_id: *lead_id,
+                            person_id: *person_id,
+                            title: item.lead.title.clone(),
+                            note: "already imported by an earlier run".into(),
+                        });
+                    }
+                    _ => valid.push(*item),
+                },
+            }
+        }
+        // Intents are durable before anything is sent.
+        for item in &valid {
+            journal.push(&Entry::Intent {
+                fp: item.fp.clone(),
+                row: item.row.provenance.row,
+            });
+        }
+        journal.sync()?;
+        let mut groups = group_by_person(valid).into_iter();
+        while let Some(group) = groups.next() {
+            while in_flight.len() >= opts.concurrency.max(1) {
+                if let Some(written) = in_flight.next().await {
+                    tally.handle(written, &mut journal);
+                }
+            }
+            if *shutdown.borrow() {
+                // Interrupted: what was not sent is marked so, so the next run sends it
+                // without looking it up first.
+                tally.stopped = Some(Stopped::Interrupted);
+                for item in std::iter::once(group).chain(groups.by_ref()).flatten() {
+                    journal.push(&Entry::Cancel { fp: item.fp });
+                }
+                break;
+            }
+            let w = writer.clone();
+            in_flight.push(async move { w.write_group(group).await });
+        }
+        if tally.done_since_sync >= opts.batch_size {
+            journal.sync()?;
+            tally.done_since_sync = 0;
+        }
+        let rows = rows_read.load(Ordering::Relaxed);
+        progress.update(rows, &tally.summary);
+        if let Some(t) = opts.max_errors
+            && tally.stopped.is_none()
+            && t.exceeded(tally.summary.errors(), rows)
+        {
+            tracing::warn!(
+                errors = tally.summary.errors(),
+                "error threshold exceeded: stopping after the requests in flight"
+            );
+            tally.stopped = Some(Stopped::ErrorThreshold);
+            break 'rows;
+        }
+    }
+    // Stop the reader (if still going) and let what was sent finish.
+    drop(rx);
+    while let Some(written) = in_flight.next().await {
+        tally.handle(written, &mut journal);
+    }
+    journal.sync()?;
+    let _ = reader.await;
+    progress.finish();
+    let Tally {
+        mut summary,
+        rejections,
+        mut successes,
+        stopped,
+        ..
+    } = tally;
+
+    summary.rows = rows_read.load(Ordering::Relaxed);
+    summary.blank_rows = blank.load(Ordering::Relaxed);
+    summary.warnings = warnings.load(Ordering::Relaxed);
+    summary.stopped = stopped;
+    summary.journal = Some(journal.path().display().to_string());
+    let elapsed = started.elapsed();
+    summary.duration_secs = elapsed.as_secs_f64();
+    let written = summary.created + summary.reused_person;
+    summary.leads_per_sec = if elapsed > Duration::ZERO {
+        written as f64 / elapsed.as_secs_f64()
+    } else {
+        0.0
+    };
+    summary.endpoints = client.metrics().report();
+    summary.requests = summary.endpoints.values().map(|e| e.requests).sum();
+    summary.retries = summary.endpoints.values().map(|e| e.retries).sum();
+    summary.throttled = summary.endpoints.values().map(|e| e.throttled).sum();
+    summary.limiter_wait_secs = summary
+        .endpoints
+        .values()
+        .map(|e| e.limiter_wait_secs)
+        .sum();
+
+    if !rejections.is_empty() {
+        let path = opts
+            .job
+            .errors
+            .clone()
+            .unwrap_or_else(|| report::default_error_path(&opts.job.input, spreadsheet));
+        report::write_error_report(&path, &headers, &rejections)?;
+        summary.error_report = Some(path.display().to_string());
+    }
+    let success_path = opts.success.clone().unwrap_or_else(|| {
+        let stem = opts
+            .job
+            .input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        opts.job.input.with_file_name(format!("{stem}.success.csv"))
+    });
+    write_success(&success_path, &mut successes)?;
+    summary.success_file = Some(success_path.display().to_string());
+    let report_path = opts.report.clone().unwrap_or_else(|| {
+        journal::journal_path(&state_dir, &opts.job.input).with_extension("report.json")
+    });
+    let json = serde_json::to_vec_pretty(&summary)?;
+    std::fs::write(&report_path, json)
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+    Ok(summary)
+}
+
+/// Rows of one person together, in first-appearance order (each group is written in order).
+fn group_by_person(items: Vec<Item>) -> Vec<Vec<Item>> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<Item>> = HashMap::new();
+    for item in items {
+        if !groups.contains_key(&item.key) {
+            order.push(item.key.clone());
+        }
+        groups.entry(item.key.clone()).or_default().push(item);
+    }
+    order
+        .into_iter()
+        .filter_map(|k| groups.remove(&k))
+        .collect()
+}
+
+fn write_success(path: &std::path::Path, lines: &mut [SuccessLine]) -> anyhow::Result<()> {
+    lines.sort_by_key(|l| l.row);
+    let mut w =
+        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
+    w.write_record([
+        "source_row",
+        "outcome",
+        "lead_id",
+        "person_id",
+        "title",
+        "note",
+    ])?;
+    let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
+    for l in lines.iter() {
+        w.write_record([
+            l.row.to_string(),
+            l.outcome.to_string(),
+            opt(l.lead_id),
+            opt(l.person_id),
+            report::neutralize(&l.title),
+            report::neutralize(&l.note),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// A progress bar on a terminal; a log line every ten seconds otherwise (cron).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last_log: std::sync::Mutex<Instant>,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(terminal: bool) -> Progress {
+        let bar = terminal.then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                    .expect("static template"),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        Progress {
+            bar,
+            last_log: std::sync::Mutex::new(Instant::now()),
+            started: Instant::now(),
+        }
+    }
+
+    fn update(&self, rows: u64, s: &Summary) {
+        let written = s.created + s.reused_person;
+        let rate = written as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        let msg = format!(
+            "read {rows}  written {written}  skipped {}  rejected {}  failed {}  {rate:.1} leads/s",
+            s.skipped, s.rejected, s.failed
+        );
+        match &self.bar {
+            Some(b) => b.set_message(msg),
+            None => {
+                let mut last = self.last_log.lock().unwrap_or_else(|p| p.into_inner());
+                if last.elapsed() >= Duration::from_secs(10) {
+                    *last = Instant::now();
+                    tracing::info!(
+                        rows,
+                        written,
+                        skipped = s.skipped,
+                        rejected = s.rejected,
+                        failed = s.failed,
+                        "progress"
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds() {
+        assert_eq!("10".parse::<Threshold>().unwrap(), Threshold::Count(10));
+        assert_eq!("5%".parse::<Threshold>().unwrap(), Threshold::Percent(5.0));
+        assert!("x".parse::<Threshold>().is_err());
+        assert!("150%".parse::<Threshold>().is_err());
+        assert!(Threshold::Count(2).exceeded(3, 10));
+        assert!(!Threshold::Count(2).exceeded(2, 10));
+        assert!(
+            !Threshold::Percent(10.0).exceeded(5, 10),
+            "too few rows to judge"
+        );
+        assert!(Threshold::Percent(10.0).exceeded(5, 40));
+    }
+}

@@ -1,0 +1,296 @@
+//! The import journal: nothing lost, nothing written twice, across crashes and reruns.
+//!
+//! An append-only JSON-lines file in the state directory records, for each row keyed by the
+//! fingerprint of its *mapped content* (so a re-delivered file, or the same rows in another
+//! order, match): an `intent` before its lead is sent, and a `done` with the ids once Krayin
+//! answered. Intents are fsync'd before the batch is sent, outcomes after it. On a rerun:
+//!
+//! - `done` rows are skipped without a request;
+//! - rows with an `intent` but no `done` were in flight when the last run died: the writer looks
+//!   the lead up before sending again (the same resolution as an ambiguous write);
+//! - everything else is sent.
+//!
+//! A torn last line (a kill mid-write) is ignored. A lock file stops two imports sharing the
+//! state directory; a lock left by a dead process is taken over.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+pub enum Entry {
+    /// The row's lead is about to be sent.
+    Intent { fp: String, row: u64 },
+    /// An intent that was never acted on (the run was interrupted first): nothing was sent.
+    Cancel { fp: String },
+    /// Krayin holds the row's lead.
+    Done {
+        fp: String,
+        row: u64,
+        outcome: String,
+        lead_id: Option<u64>,
+        person_id: Option<u64>,
+        /// `updated_at` of the lead as this tool last wrote it (for upsert conflicts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        updated_at: Option<String>,
+    },
+}
+
+/// What a previous run left.
+#[derive(Debug, Default)]
+pub struct State {
+    pub done: HashMap<String, Entry>,
+    /// Sent (or about to be) when a previous run stopped, with no answer recorded.
+    pub pending: HashSet<String>,
+}
+
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    lock: PathBuf,
+    buffered: Vec<u8>,
+}
+
+/// `<state-dir>/<input file name>.journal`
+pub fn journal_path(state_dir: &Path, input: &Path) -> PathBuf {
+    let name = input
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "input".into());
+    state_dir.join(format!("{name}.journal"))
+}
+
+/// The default state directory: `.krayin-etl/` beside the input.
+pub fn default_state_dir(input: &Path) -> PathBuf {
+    input
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .join(".krayin-etl")
+}
+
+fn pid_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Refused because another import holds the state directory.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "another import (pid {pid}) is using {dir}: wait for it to finish, or use another --state-dir"
+)]
+pub struct Locked {
+    pub pid: u32,
+    pub dir: String,
+}
+
+impl Journal {
+    /// Opens (creating) the journal and takes the lock; returns what earlier runs left.
+    pub fn open(state_dir: &Path, input: &Path) -> anyhow::Result<(Journal, State)> {
+        std::fs::create_dir_all(state_dir).with_context(|| {
+            format!("cannot create the state directory {}", state_dir.display())
+        })?;
+        let path = journal_path(state_dir, input);
+        let lock = path.with_extension("lock");
+        take_lock(&lock, state_dir)?;
+        let state = match File::open(&path) {
+            Ok(f) => read_state(BufReader::new(f))
+                .with_context(|| format!("cannot read the journal {}", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        };
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open the journal {}", path.display()))?;
+        // A torn last line from a killed run: end it so the next entry starts clean.
+        if file.metadata()?.len() > 0 && !ends_with_newline(&path)? {
+            file.write_all(b"\n")?;
+        }
+        Ok((
+            Journal {
+                path,
+                file,
+                lock,
+                buffered: Vec::new(),
+            },
+            state,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues an entry; written by the next [`Journal::sync`].
+    pub fn push(&mut self, e: &Entry) {
+        serde_json::to_writer(&mut self.buffered, e).expect("entries serialize");
+        self.buffered.push(b'\n');
+    }
+
+    /// Writes the queued entries and makes them durable (one fsync per batch).
+    pub fn sync(&mut self) -> anyhow::Result<()> {
+        if self.buffered.is_empty() {
+            return Ok(());
+        }
+        self.file
+            .write_all(&self.buffered)
+            .and_then(|_| self.file.sync_data())
+            .with_context(|| format!("cannot write the journal {}", self.path.display()))?;
+        self.buffered.clear();
+        Ok(())
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        let _ = self.sync();
+        let _ = std::fs::remove_file(&self.lock);
+    }
+}
+
+fn ends_with_newline(path: &Path) -> anyhow::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = File::open(path)?;
+    f.seek(SeekFrom::End(-1))?;
+    let mut b = [0u8; 1];
+    f.read_exact(&mut b)?;
+    Ok(b[0] == b'\n')
+}
+
+fn take_lock(lock: &Path, dir: &Path) -> anyhow::Result<()> {
+    for _ in 0..2 {
+        match OpenOptions::new().write(true).create_new(true).open(lock) {
+            Ok(mut f) => {
+                write!(f, "{}", std::process::id())?;
+                f.sync_all()?;
+                return Ok(());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let pid: Option<u32> = std::fs::read_to_string(lock)
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok());
+                match pid {
+                    Some(pid) if pid != std::process::id() && pid_alive(pid) => {
+                        return Err(Locked {
+                            pid,
+                            dir: dir.display().to_string(),
+                        }
+                        .into());
+                    }
+                    _ => {
+                        tracing::warn!(lock = %lock.display(), "taking over a lock left by a stopped import");
+                        std::fs::remove_file(lock)?;
+                    }
+                }
+            }
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot create the lock {}", lock.display()));
+            }
+        }
+    }
+    anyhow::bail!("cannot take the lock {}", lock.display())
+}
+
+fn read_state(r: impl BufRead) -> anyhow::Result<State> {
+    let mut s = State::default();
+    for line in r.lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        // A torn line (the process was killed mid-write) carries nothing durable.
+        let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
+            continue;
+        };
+        match &entry {
+            Entry::Intent { fp, .. } => {
+                if !s.done.contains_key(fp) {
+                    s.pending.insert(fp.clone());
+                }
+            }
+            Entry::Done { fp, .. } => {
+                s.pending.remove(fp);
+                s.done.insert(fp.clone(), entry.clone());
+            }
+            Entry::Cancel { fp } => {
+                s.pending.remove(fp);
+            }
+        }
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(fp: &str) -> Entry {
+        Entry::Done {
+            fp: fp.into(),
+            row: 2,
+            outcome: "created".into(),
+            lead_id: Some(1),
+            person_id: Some(2),
+            updated_at: None,
+        }
+    }
+
+    #[test]
+    fn survives_a_torn_line_and_knows_what_was_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("leads.csv");
+        {
+            let (mut j, s) = Journal::open(dir.path(), &input).unwrap();
+            assert!(s.done.is_empty());
+            j.push(&Entry::Intent {
+                fp: "a".into(),
+                row: 2,
+            });
+            j.push(&Entry::Intent {
+                fp: "b".into(),
+                row: 3,
+            });
+            j.push(&done("a"));
+            j.sync().unwrap();
+        }
+        // A kill mid-write leaves half a line.
+        let path = journal_path(dir.path(), &input);
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"t\":\"done\",\"fp\":\"b\",\"ro").unwrap();
+        drop(f);
+        let (mut j, s) = Journal::open(dir.path(), &input).unwrap();
+        assert!(s.done.contains_key("a"));
+        assert!(s.pending.contains("b"), "b was sent but never answered");
+        j.push(&done("b"));
+        j.sync().unwrap();
+        drop(j);
+        let (_j, s) = Journal::open(dir.path(), &input).unwrap();
+        assert!(
+            s.done.contains_key("b"),
+            "the entry after the torn line is read"
+        );
+        assert!(s.pending.is_empty());
+    }
+
+    #[test]
+    fn a_live_lock_refuses_a_second_import() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("leads.csv");
+        let lock = journal_path(dir.path(), &input).with_extension("lock");
+        // PID 1 is always alive.
+        std::fs::write(&lock, "1").unwrap();
+        let err = Journal::open(dir.path(), &input).err().unwrap();
+        assert!(err.downcast_ref::<Locked>().is_some(), "{err}");
+        // A dead process's lock is taken over.
+        std::fs::write(&lock, "999999999").unwrap();
+        let (j, _) = Journal::open(dir.path(), &input).unwrap();
+        drop(j);
+        assert!(!lock.exists(), "the lock goes with the journal");
+    }
+}

@@ -1,0 +1,178 @@
+//! Checks across the rows of one file, after each row was mapped (which already applied
+//! Krayin's per-row rules, contract §7–§8).
+//!
+//! Krayin keeps e-mails and phones unique across persons (§7, §14). Inside one file, rows that
+//! share an e-mail are one person (their leads will share it); a phone that turns up on a
+//! *different* person is refused on the later row, with the earlier row named, because Krayin
+//! would refuse it with a bare "already taken". Rows whose e-mails belong to two different
+//! earlier persons are refused too: they would merge two people.
+
+use std::collections::HashMap;
+
+use crate::krayin::normalize_email;
+use crate::pipeline::map::MappedLead;
+use crate::record::{Problem, Rejection, Row, Stage};
+
+/// The in-file identity of a person: rows with the same key are the same person.
+pub type PersonKey = String;
+
+#[derive(Default)]
+pub struct FileChecks {
+    /// Source columns of `person.emails` and `person.phones`, for the error report.
+    email_column: Option<String>,
+    phone_column: Option<String>,
+    /// normalized e-mail → (person key, first row).
+    emails: HashMap<String, (PersonKey, u64)>,
+    /// E.164 phone → (person key, first row).
+    phones: HashMap<String, (PersonKey, u64)>,
+}
+
+impl FileChecks {
+    pub fn new(email_column: Option<&str>, phone_column: Option<&str>) -> FileChecks {
+        FileChecks {
+            email_column: email_column.map(str::to_string),
+            phone_column: phone_column.map(str::to_string),
+            ..FileChecks::default()
+        }
+    }
+
+    /// Checks `lead` (mapped from `row`) against the rows before it; returns its person key.
+    pub fn check(&mut self, row: &Row, lead: &MappedLead) -> Result<PersonKey, Rejection> {
+        let mut problems = Vec::new();
+        let mut known: Vec<(&PersonKey, u64, &str)> = Vec::new();
+        for e in &lead.person.emails {
+            if let Some((k, r)) = self.emails.get(&normalize_email(e))
+                && !known.iter().any(|(kk, _, _)| *kk == k)
+            {
+                known.push((k, *r, e));
+            }
+        }
+        if known.len() > 1 {
+            let rows: Vec<String> = known
+                .iter()
+                .map(|(_, r, e)| format!("{e} (row {r})"))
+                .collect();
+            problems.push(Problem::new(
+                "person.emails",
+                lead.person.emails.join("; "),
+                format!(
+                    "these e-mails belong to different people earlier in the file: {}; split them or fix the row",
+                    rows.join(", ")
+                ),
+            )
+            .with_column(self.email_column.as_deref()));
+        }
+        let key: PersonKey = match known.first() {
+            Some((k, _, _)) => (*k).clone(),
+            None => lead.person.key(),
+        };
+        for p in &lead.person.phones {
+            if let Some((k, r)) = self.phones.get(p)
+                && *k != key
+            {
+                problems.push(Problem::new(
+                    "person.phones",
+                    p.clone(),
+                    format!(
+                        "this phone already belongs to another person in row {r}; Krayin keeps phones \
+                         unique across persons, so remove it from one of the rows"
+                    ),
+                )
+                .with_column(self.phone_column.as_deref()));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Rejection::new(row, Stage::Validate, problems));
+        }
+        let at = row.provenance.row;
+        for e in &lead.person.emails {
+            self.emails
+                .entry(normalize_email(e))
+                .or_insert_with(|| (key.clone(), at));
+        }
+        for p in &lead.person.phones {
+            self.phones
+                .entry(p.clone())
+                .or_insert_with(|| (key.clone(), at));
+        }
+        Ok(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::map::MappedPerson;
+    use crate::record::Provenance;
+
+    fn lead(emails: &[&str], phones: &[&str]) -> MappedLead {
+        MappedLead {
+            title: "t".into(),
+            description: None,
+            lead_value: None,
+            expected_close_date: None,
+            source_id: None,
+            type_id: None,
+            pipeline_id: None,
+            stage_id: None,
+            user_id: None,
+            person: MappedPerson {
+                name: "n".into(),
+                emails: emails.iter().map(|s| s.to_string()).collect(),
+                phones: phones.iter().map(|s| s.to_string()).collect(),
+                job_title: None,
+            },
+            organization: None,
+            attributes: Default::default(),
+            warnings: vec![],
+        }
+    }
+
+    fn row(n: u64) -> Row {
+        Row {
+            provenance: Provenance {
+                file: "f.csv".into(),
+                sheet: None,
+                row: n,
+            },
+            cells: vec![],
+        }
+    }
+
+    #[test]
+    fn same_email_is_one_person() {
+        let mut c = FileChecks::default();
+        let a = c
+            .check(&row(2), &lead(&["Jane@x.test"], &["+5511999990000"]))
+            .unwrap();
+        let b = c
+            .check(&row(3), &lead(&["jane@x.test"], &["+5511999990000"]))
+            .unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_shared_phone_on_another_person_rejects_the_later_row() {
+        let mut c = FileChecks::default();
+        c.check(&row(2), &lead(&["a@x.test"], &["+5511999990000"]))
+            .unwrap();
+        let r = c
+            .check(&row(5), &lead(&["b@x.test"], &["+5511999990000"]))
+            .unwrap_err();
+        assert_eq!(r.problems[0].field, "person.phones");
+        assert!(r.problems[0].message.contains("row 2"));
+        // The rejected row left nothing behind: b@x.test is still free.
+        c.check(&row(6), &lead(&["b@x.test"], &[])).unwrap();
+    }
+
+    #[test]
+    fn emails_of_two_people_on_one_row_are_refused() {
+        let mut c = FileChecks::default();
+        c.check(&row(2), &lead(&["a@x.test"], &[])).unwrap();
+        c.check(&row(3), &lead(&["b@x.test"], &[])).unwrap();
+        let r = c
+            .check(&row(4), &lead(&["a@x.test", "b@x.test"], &[]))
+            .unwrap_err();
+        assert!(r.problems[0].message.contains("row 2") && r.problems[0].message.contains("row 3"));
+    }
+}
