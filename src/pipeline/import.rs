@@ -203,7 +203,11 @@ impl Tally {
                 }
             }
             // Only a settled fate is journalled: an unsettled row keeps its intent, so the
-            // next run looks it up before sending.
+            // next run looks it up before sending. A row Krayin refused for good wrote
+            // nothing: the next run may send it straight away.
+            if w.settled && ids.is_none() && matches!(w.outcome, Outcome::Failed(_)) {
+                journal.push(&Entry::Cancel { fp: w.item.fp.clone() });
+            }
             if w.settled
                 && let Some((lead_id, person_id)) = ids
             {

@@ -8,9 +8,10 @@
 //! - Encoding: a byte-order mark wins (it cannot be wrong); then `--encoding` if given; then
 //!   UTF-8 if the sample is valid UTF-8; otherwise chardetng's guess, which is windows-1252 for
 //!   the Latin-1 files that Excel saves as "CSV" on Brazilian Windows. Undecodable bytes become
-//!   U+FFFD rather than errors, so one bad byte costs one character, not the run. The sample
-//!   decides: a Latin-1 file whose first 64 KiB happen to be plain ASCII is read as UTF-8 and
-//!   its later accents become U+FFFD; `--encoding windows-1252` is the cure.
+//!   U+FFFD rather than errors, so one bad byte costs one character, not the run. When the
+//!   sample is valid UTF-8 but the file goes on, the rest is scanned once (streaming, flat
+//!   memory) before it is trusted: a Latin-1 file whose first 64 KiB happen to be plain ASCII
+//!   is still recognised by its first accented line.
 //! - Delimiter: see [`sniff_delimiter`]; `--delimiter` overrides it.
 //! - Rows: a record with a different cell count from the header is a [`Rejection`] (usually an
 //!   unquoted delimiter or a missing quote), not an error; blank records are skipped and
@@ -69,15 +70,21 @@ pub(super) fn open(path: &Path, file: Arc<str>, opts: &ReadOptions) -> Result<So
 
     let mut handle = File::open(path).map_err(io_err)?;
     let (sample, complete) = read_sample(&mut handle).map_err(io_err)?;
-    handle.seek(SeekFrom::Start(0)).map_err(io_err)?;
-
     let (encoding, bom_len) = match Encoding::for_bom(&sample) {
         Some((encoding, bom_len)) => (encoding, bom_len),
-        None => (
-            forced.unwrap_or_else(|| detect_encoding(&sample, complete)),
-            0,
-        ),
+        None => match forced {
+            Some(f) => (f, 0),
+            None => {
+                let mut guess = detect_encoding(&sample, complete);
+                if guess == UTF_8 && !complete {
+                    // The sample is UTF-8 but may be ASCII by chance: check the rest.
+                    guess = confirm_utf8(&mut handle).map_err(io_err)?;
+                }
+                (guess, 0)
+            }
+        },
     };
+    handle.seek(SeekFrom::Start(0)).map_err(io_err)?;
     let delimiter = match opts.delimiter {
         Some(delimiter) => delimiter,
         None => {
@@ -148,6 +155,31 @@ fn detect_encoding(sample: &[u8], complete: bool) -> &'static Encoding {
     let mut detector = EncodingDetector::new(Iso2022JpDetection::Deny);
     detector.feed(sample, complete);
     detector.guess(None, Utf8Detection::Allow)
+}
+
+/// Reads the rest of the file (after the sample) and returns UTF-8 if it is all valid UTF-8,
+/// else chardetng's guess from the first chunk that is not.
+fn confirm_utf8(file: &mut File) -> io::Result<&'static Encoding> {
+    let mut buf = vec![0u8; SAMPLE_BYTES];
+    // Bytes of a character cut by the end of the previous chunk.
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok(UTF_8);
+        }
+        let mut chunk = std::mem::take(&mut carry);
+        chunk.extend_from_slice(&buf[..n]);
+        match std::str::from_utf8(&chunk) {
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() => carry = chunk[e.valid_up_to()..].to_vec(),
+            Err(_) => {
+                let mut detector = EncodingDetector::new(Iso2022JpDetection::Deny);
+                detector.feed(&chunk, false);
+                return Ok(detector.guess(None, Utf8Detection::Allow));
+            }
+        }
+    }
 }
 
 /// Skips to the header record and returns its cells, cleaned.
@@ -579,6 +611,20 @@ mod tests {
         assert_eq!(src.delimiter, Some(b';'));
         assert_eq!(src.headers, cells(&["Observações", "Fone"]));
         assert_eq!(drain(&mut src), vec![(2, cells(&["João", "123"]))]);
+    }
+
+    #[test]
+    fn latin1_after_a_long_ascii_start_is_still_detected() {
+        let mut text = String::from("Nome;Cidade\n");
+        while text.len() < 3 * SAMPLE_BYTES {
+            text.push_str("Joao;Sao Paulo\n");
+        }
+        text.push_str("João;São Paulo\n");
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&text);
+        let mut source = read_bytes(&bytes, &ReadOptions::default()).unwrap();
+        assert_eq!(source.encoding, Some("windows-1252"));
+        let rows = drain(&mut source);
+        assert_eq!(rows.last().unwrap().1, cells(&["João", "São Paulo"]));
     }
 
     #[test]
