@@ -16,7 +16,12 @@ use krayin_etl::pipeline::validate::FileChecks;
 const ROWS: usize = 20_000;
 
 fn lookups() -> Lookups {
-    let item = |id, name: &str| NamedItem { id, name: name.into(), created_at: None, updated_at: None };
+    let item = |id, name: &str| NamedItem {
+        id,
+        name: name.into(),
+        created_at: None,
+        updated_at: None,
+    };
     let stage = |id, code: &str, name: &str| Stage {
         id,
         code: Some(code.into()),
@@ -28,14 +33,24 @@ fn lookups() -> Lookups {
         updated_at: None,
     };
     Lookups {
-        sources: vec![item(1, "Email"), item(2, "Web"), item(3, "Web Form"), item(4, "Phone"), item(5, "Direct")],
+        sources: vec![
+            item(1, "Email"),
+            item(2, "Web"),
+            item(3, "Web Form"),
+            item(4, "Phone"),
+            item(5, "Direct"),
+        ],
         types: vec![item(1, "New Business"), item(2, "Existing Business")],
         pipelines: vec![Pipeline {
             id: 1,
             name: "Default Pipeline".into(),
             is_default: Some(1),
             rotten_days: None,
-            stages: vec![stage(1, "new", "New"), stage(2, "follow-up", "Follow Up"), stage(5, "won", "Won")],
+            stages: vec![
+                stage(1, "new", "New"),
+                stage(2, "follow-up", "Follow Up"),
+                stage(5, "won", "Won"),
+            ],
             created_at: None,
             updated_at: None,
         }],
@@ -58,14 +73,28 @@ fn lookups() -> Lookups {
 /// A CSV like `samples/leads.csv`, `rows` long, every row valid and a new person.
 pub fn write_csv(path: &Path, rows: usize) {
     let mut w = csv::Writer::from_path(path).unwrap();
-    w.write_record(["Company", "Deal", "Contact", "Email", "Phone", "Value", "Close date", "Source", "Owner", "Stage", "Job title", "Notes"]).unwrap();
+    w.write_record([
+        "Company",
+        "Deal",
+        "Contact",
+        "Email",
+        "Phone",
+        "Value",
+        "Close date",
+        "Source",
+        "Owner",
+        "Stage",
+        "Job title",
+        "Notes",
+    ])
+    .unwrap();
     for i in 0..rows {
         w.write_record([
             format!("Company {i}"),
             format!("Deal {i}"),
             format!("Person {i}"),
             format!("p{i}@bench.test"),
-            format!("+44 20 7946 {:04}", i % 10_000),
+            format!("+55 11 9{:04}-{:04}", i / 10_000, i % 10_000),
             format!("{},{:03}.50", 1 + i / 1000, i % 1000),
             "2031-01-31".into(),
             "Web".into(),
@@ -82,7 +111,20 @@ pub fn write_csv(path: &Path, rows: usize) {
 fn write_xlsx(path: &Path, rows: usize) {
     let mut wb = rust_xlsxwriter::Workbook::new();
     let s = wb.add_worksheet();
-    let head = ["Company", "Deal", "Contact", "Email", "Phone", "Value", "Close date", "Source", "Owner", "Stage", "Job title", "Notes"];
+    let head = [
+        "Company",
+        "Deal",
+        "Contact",
+        "Email",
+        "Phone",
+        "Value",
+        "Close date",
+        "Source",
+        "Owner",
+        "Stage",
+        "Job title",
+        "Notes",
+    ];
     for (c, h) in head.iter().enumerate() {
         s.write_string(0, c as u16, *h).unwrap();
     }
@@ -94,7 +136,7 @@ fn write_xlsx(path: &Path, rows: usize) {
         s.write_string(r, 1, format!("Deal {i}")).unwrap();
         s.write_string(r, 2, format!("Person {i}")).unwrap();
         s.write_string(r, 3, format!("p{i}@bench.test")).unwrap();
-        s.write_number(r, 4, 442079460000.0 + (i % 10_000) as f64).unwrap();
+        s.write_number(r, 4, 5511900000000.0 + i as f64).unwrap();
         s.write_number(r, 5, 1000.5 + i as f64).unwrap();
         s.write_datetime_with_format(r, 6, &d, &date).unwrap();
         s.write_string(r, 7, "Web").unwrap();
@@ -109,7 +151,13 @@ fn write_xlsx(path: &Path, rows: usize) {
 /// read → map → validate every row; returns the valid count.
 fn run(input: &Path, mapping: &MappingFile, lookups: &Lookups) -> usize {
     let source = read::open(input, &ReadOptions::default()).unwrap();
-    let mapper = Mapper::new(mapping.clone(), "bench.toml", &source.headers, Some(lookups)).unwrap();
+    let mapper = Mapper::new(
+        mapping.clone(),
+        "bench.toml",
+        &source.headers,
+        Some(lookups),
+    )
+    .unwrap();
     let mut checks = FileChecks::new(None, None);
     let today = jiff::civil::date(2026, 12, 3);
     let mut valid = 0;
@@ -130,12 +178,17 @@ fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut mapping = MappingFile::load(&root.join("mappings/leads.toml")).unwrap();
     mapping.activities.clear();
+    mapping.settings.phone_region = Some("BR".into());
     let lookups = lookups();
     let csv_path = dir.path().join("bench.csv");
     write_csv(&csv_path, ROWS);
     let xlsx_path = dir.path().join("bench.xlsx");
     write_xlsx(&xlsx_path, ROWS);
-    assert_eq!(run(&csv_path, &mapping, &lookups), ROWS, "every generated row is valid");
+    assert_eq!(
+        run(&csv_path, &mapping, &lookups),
+        ROWS,
+        "every generated row is valid"
+    );
     assert_eq!(run(&xlsx_path, &mapping, &lookups), ROWS);
     let mut g = c.benchmark_group("read+map+validate");
     g.throughput(Throughput::Elements(ROWS as u64));

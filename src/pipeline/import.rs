@@ -206,7 +206,9 @@ impl Tally {
             // next run looks it up before sending. A row Krayin refused for good wrote
             // nothing: the next run may send it straight away.
             if w.settled && ids.is_none() && matches!(w.outcome, Outcome::Failed(_)) {
-                journal.push(&Entry::Cancel { fp: w.item.fp.clone() });
+                journal.push(&Entry::Cancel {
+                    fp: w.item.fp.clone(),
+                });
             }
             if w.settled
                 && let Some((lead_id, person_id)) = ids

@@ -190,7 +190,8 @@ fn take_lock(lock: &Path, dir: &Path) -> anyhow::Result<()> {
                 }
             }
             Err(e) => {
-                return Err(e).with_context(|| format!("cannot create the lock {}", lock.display()));
+                return Err(e)
+                    .with_context(|| format!("cannot create the lock {}", lock.display()));
             }
         }
     }

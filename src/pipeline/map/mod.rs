@@ -173,7 +173,9 @@ impl Compiled {
         if v.is_empty() {
             v = self.default.clone().unwrap_or_default();
         }
-        if let Some(r) = self.replace.get(&convert::fold(&v)) {
+        if !self.replace.is_empty()
+            && let Some(r) = self.replace.get(&convert::fold(&v))
+        {
             v = r.clone();
         }
         if let Some(c) = &self.case {
@@ -461,7 +463,7 @@ pub struct Mapper {
     tz: jiff::tz::TimeZone,
     resolver: Option<Resolver>,
     /// Each distinct (target, value) resolved once per run.
-    cache: Mutex<HashMap<(String, String), Result<u64, String>>>,
+    cache: Mutex<HashMap<(&'static str, u64, String), Result<u64, String>>>,
 }
 
 impl Mapper {
@@ -604,14 +606,17 @@ impl Mapper {
         self.fields.get(target).and_then(|c| c.column.as_deref())
     }
 
-    fn lookup(&self, target: &str, value: &str, pipeline: Option<u64>) -> Result<u64, String> {
+    fn lookup(
+        &self,
+        target: &'static str,
+        value: &str,
+        pipeline: Option<u64>,
+    ) -> Result<u64, String> {
         let Some(r) = &self.resolver else {
             return Err("names cannot be resolved offline".into());
         };
-        let key = (
-            format!("{target}@{}", pipeline.unwrap_or(0)),
-            convert::fold(value),
-        );
+        // Keyed by the raw text: folding is paid once per distinct spelling, not per row.
+        let key = (target, pipeline.unwrap_or(0), value.to_string());
         if let Some(hit) = self
             .cache
             .lock()
