@@ -533,13 +533,13 @@ pub async fn run(
 
 /// Rows of one person together, in first-appearance order (each group is written in order).
 fn group_by_person(items: Vec<Item>) -> Vec<Vec<Item>> {
-    let mut order: Vec<String> = Vec::new();
-    let mut groups: HashMap<String, Vec<Item>> = HashMap::new();
+    let mut order: Vec<validate::PersonKey> = Vec::new();
+    let mut groups: HashMap<validate::PersonKey, Vec<Item>> = HashMap::new();
     for item in items {
         if !groups.contains_key(&item.key) {
-            order.push(item.key.clone());
+            order.push(item.key);
         }
-        groups.entry(item.key.clone()).or_default().push(item);
+        groups.entry(item.key).or_default().push(item);
     }
     order
         .into_iter()

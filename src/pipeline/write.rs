@@ -192,7 +192,7 @@ impl Writer {
         self.locks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(key.clone())
+            .entry(*key)
             .or_default()
             .clone()
     }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# End-to-end benchmark: a release build imports N new persons (one lead each, no follow-up
+# activities) into a sandbox on 127.0.0.1 in production mode at a quota, then reports the
+# achieved rate against the quota, throttled answers and requests per lead.
+#
+#   bash benches/e2e.sh [ROWS] [RATE]        e.g. bash benches/e2e.sh 600 600/min
+#
+# Loopback only; the sandbox is stopped at the end.
+set -euo pipefail
+ROWS=${1:-600}
+RATE=${2:-600/min}
+PORT=${PORT:-18765}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+BIN="$ROOT/target/release/krayin-etl"
+WORK=$(mktemp -d)
+trap 'kill $SB 2>/dev/null || true; rm -rf "$WORK"' EXIT
+cd "$WORK"
+python3 - "$ROWS" <<'PY'
+import sys
+n = int(sys.argv[1])
+with open("e2e.csv", "w") as f:
+    f.write("Company,Deal,Contact,Email,Phone,Value,Close date,Source,Owner,Stage,Job title,Notes\n")
+    for i in range(n):
+        f.write(f"Co {i},Deal {i},Person {i},p{i}@e2e.test,,{i}00,2031-01-31,Web,,,,\n")
+PY
+sed '/\[\[activities\]\]/,$d' "$ROOT/mappings/leads.toml" > e2e.toml
+"$BIN" sandbox --addr "127.0.0.1:$PORT" --db :memory: --mode production --rate-limit "$RATE" > sandbox.log 2>&1 &
+SB=$!
+sleep 1
+KRAYIN_API_BASE="http://127.0.0.1:$PORT/api/v1" KRAYIN_LOGIN_EMAIL=admin@example.com KRAYIN_LOGIN_PASSWORD=admin123 \
+  "$BIN" import e2e.csv --mapping e2e.toml --rate "$RATE" --report report.json -q 2>/dev/null || true
+curl -s "http://127.0.0.1:$PORT/_sandbox/stats" > stats.json
+python3 - "$RATE" <<'PY'
+import json, sys
+rate = sys.argv[1]
+n, unit = rate.split("/")
+per = {"s": 1, "min": 60, "h": 3600}[unit]
+quota = int(n) / per
+r = json.load(open("report.json"))
+s = json.load(open("stats.json"))
+written = r["created"] + r["reused_person"]
+print(f"rows {r['rows']}, written {written}, failed {r['failed']}, {r['duration_secs']:.1f} s")
+print(f"leads/s {r['leads_per_sec']:.3f} / quota {quota:.3f} req/s = {r['leads_per_sec'] / quota:.3f}")
+print(f"requests {r['requests']} = {r['requests'] / max(written, 1):.4f} per lead; throttled by the server: {s['requests']['throttled']}")
+PY
