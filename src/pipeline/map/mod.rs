@@ -454,6 +454,9 @@ impl Resolver {
     }
 }
 
+/// (target, pipeline id, value as written).
+type LookupKey = (&'static str, u64, String);
+
 /// A compiled mapping: everything needed to map rows of one file.
 pub struct Mapper {
     fields: BTreeMap<String, Compiled>,
@@ -463,7 +466,7 @@ pub struct Mapper {
     tz: jiff::tz::TimeZone,
     resolver: Option<Resolver>,
     /// Each distinct (target, value) resolved once per run.
-    cache: Mutex<HashMap<(&'static str, u64, String), Result<u64, String>>>,
+    cache: Mutex<HashMap<LookupKey, Result<u64, String>>>,
 }
 
 impl Mapper {
