@@ -24,9 +24,14 @@ pub struct Args {
     #[arg(long, default_value_t = 50, value_name = "N")]
     batch_size: usize,
     /// create: always a new lead. skip-existing: skip a row whose lead (same title, same
-    /// person) is already in Krayin.
+    /// person) is already in Krayin. upsert: update that lead instead (products, stage and
+    /// close date kept unless mapped), else create it.
     #[arg(long, value_enum, default_value_t = Mode::Create)]
     mode: Mode,
+    /// With --mode upsert: also update leads changed in Krayin since this tool last wrote
+    /// them (otherwise reported as conflicts).
+    #[arg(long)]
+    overwrite: bool,
     /// Stop cleanly (exit 3) once more rows than this failed: a count (10) or a share (5%).
     /// Default: never stop for bad rows.
     #[arg(long, value_name = "N|P%")]
@@ -85,6 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             report: args.report.clone(),
             state_dir: args.state_dir.clone(),
             progress: !args.quiet && std::io::stderr().is_terminal(),
+            overwrite: args.overwrite,
         };
         let result = import::run(opts, conn.client.clone(), stop_rx).await;
         if let Some(h) = conn.sandbox {
@@ -93,11 +99,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let s = result?;
         if !args.quiet {
             eprintln!(
-                "{}: {} rows: {} created, {} created for an existing person, {} skipped, {} rejected, {} failed{}",
+                "{}: {} rows: {} created, {} created for an existing person, {}{} skipped, {} rejected, {} failed{}",
                 s.input,
                 s.rows,
                 s.created,
                 s.reused_person,
+                if s.updated > 0 { format!("{} updated, ", s.updated) } else { String::new() },
                 s.skipped,
                 s.rejected,
                 s.failed,

@@ -79,6 +79,8 @@ pub struct Options {
     pub report: Option<PathBuf>,
     pub state_dir: Option<PathBuf>,
     pub progress: bool,
+    /// `--overwrite`: upsert even leads changed in Krayin since our last write.
+    pub overwrite: bool,
 }
 
 /// Why a run ended before the end of the file.
@@ -98,6 +100,7 @@ pub struct Summary {
     pub blank_rows: u64,
     pub created: u64,
     pub reused_person: u64,
+    pub updated: u64,
     pub skipped: u64,
     pub failed: u64,
     /// Refused before any request (read, map, validate).
@@ -147,13 +150,16 @@ impl Tally {
             let row = w.item.row.provenance.row;
             let title = w.item.lead.title.clone();
             let mut ids = None;
+            let mut updated_at = None;
             match &w.outcome {
                 Outcome::Created {
                     lead_id,
                     person_id,
                     reused_person,
                     recovered,
+                    updated_at: at,
                 } => {
+                    updated_at = at.clone();
                     if *reused_person {
                         self.summary.reused_person += 1;
                     } else {
@@ -172,6 +178,23 @@ impl Tally {
                         } else {
                             String::new()
                         },
+                    });
+                }
+                Outcome::Updated {
+                    lead_id,
+                    person_id,
+                    updated_at: at,
+                } => {
+                    self.summary.updated += 1;
+                    ids = Some((*lead_id, *person_id));
+                    updated_at = at.clone();
+                    self.successes.push(SuccessLine {
+                        row,
+                        outcome: "updated",
+                        lead_id: Some(*lead_id),
+                        person_id: *person_id,
+                        title,
+                        note: String::new(),
                     });
                 }
                 Outcome::Skipped {
@@ -219,7 +242,7 @@ impl Tally {
                     outcome: w.outcome.label().to_string(),
                     lead_id: Some(lead_id),
                     person_id,
-                    updated_at: None,
+                    updated_at,
                 });
                 self.done_since_sync += 1;
             }
@@ -290,14 +313,33 @@ pub async fn run(
     .iter()
     .filter_map(|t| mapper.column_of(t).map(|c| (t.to_string(), c.to_string())))
     .collect();
+    // The baseline for upsert conflicts: Krayin's updated_at after our last write of a lead.
+    let written_at = state
+        .done
+        .values()
+        .filter_map(|e| match e {
+            Entry::Done {
+                lead_id: Some(id),
+                updated_at: Some(at),
+                ..
+            } => Some((*id, at.clone())),
+            _ => None,
+        })
+        .collect();
     let writer = Arc::new(Writer::new(
         client.clone(),
-        opts.mode,
-        mapper.settings.contact_label.clone(),
-        mapper.time_zone().clone(),
-        activities,
-        columns,
-        state.pending.clone(),
+        write::Settings {
+            mode: opts.mode,
+            label: mapper.settings.contact_label.clone(),
+            tz: mapper.time_zone().clone(),
+            activities,
+            columns,
+            pending: state.pending.clone(),
+            written_at,
+            overwrite: opts.overwrite,
+            stage_mapped: mapper.column_of("lead.stage").is_some()
+                || mapper.spec.lead.stage.is_some(),
+        },
     ));
     let today = crate::sandbox::store::today(mapper.time_zone());
     let blank = source.blank_rows.clone();

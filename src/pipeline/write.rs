@@ -42,6 +42,15 @@ pub enum Outcome {
         reused_person: bool,
         /// Found by a look-up after an unknown outcome, not created by this request.
         recovered: bool,
+        /// Krayin's `updated_at` in the create answer: the baseline for upsert conflicts.
+        updated_at: Option<String>,
+    },
+    /// An existing lead brought up to date (`--mode upsert`).
+    Updated {
+        lead_id: u64,
+        person_id: Option<u64>,
+        /// Krayin's `updated_at` after our write: the baseline for the next conflict check.
+        updated_at: Option<String>,
     },
     /// Not written, on purpose (already imported, or an existing lead with the same key).
     Skipped {
@@ -61,6 +70,7 @@ impl Outcome {
                 ..
             } => "reused-person",
             Outcome::Created { .. } => "created",
+            Outcome::Updated { .. } => "updated",
             Outcome::Skipped { .. } => "skipped",
             Outcome::Failed(_) => "failed",
         }
@@ -82,6 +92,9 @@ pub enum Mode {
     Create,
     /// Skip a row whose lead (same title and person) already exists in Krayin.
     SkipExisting,
+    /// Update the lead with the same title and person if it exists (keeping its stage, close
+    /// date and products unless the mapping sets them), else create it.
+    Upsert,
 }
 
 /// A follow-up activity, compiled against the header.
@@ -123,33 +136,50 @@ pub struct Writer {
     /// Target → source column, to point Krayin's 422 field errors at the user's columns.
     columns: HashMap<String, String>,
     index: OnceCell<Mutex<PersonIndex>>,
-    leads: OnceCell<HashMap<(String, u64), u64>>,
+    leads: OnceCell<Mutex<HashMap<(String, u64), u64>>>,
+    /// folded organization name → id, loaded on first need.
+    orgs: OnceCell<Mutex<HashMap<String, u64>>>,
     locks: std::sync::Mutex<HashMap<PersonKey, Arc<Mutex<Option<u64>>>>>,
     /// Fingerprints a previous run sent without recording an answer.
     pending: HashSet<String>,
+    /// Lead id → Krayin's `updated_at` after this tool's last write (from the journal).
+    written_at: HashMap<u64, String>,
+    /// `--overwrite`: update leads changed in Krayin since our last write.
+    overwrite: bool,
+    /// The mapping sets a stage (else an upsert keeps the lead's current one).
+    stage_mapped: bool,
+}
+
+/// What the writer needs besides the client.
+pub struct Settings {
+    pub mode: Mode,
+    pub label: String,
+    pub tz: jiff::tz::TimeZone,
+    pub activities: Vec<Activity>,
+    pub columns: HashMap<String, String>,
+    pub pending: HashSet<String>,
+    pub written_at: HashMap<u64, String>,
+    pub overwrite: bool,
+    pub stage_mapped: bool,
 }
 
 impl Writer {
-    pub fn new(
-        client: Client,
-        mode: Mode,
-        label: String,
-        tz: jiff::tz::TimeZone,
-        activities: Vec<Activity>,
-        columns: HashMap<String, String>,
-        pending: HashSet<String>,
-    ) -> Writer {
+    pub fn new(client: Client, settings: Settings) -> Writer {
         Writer {
             client,
-            mode,
-            label,
-            tz,
-            activities,
-            columns,
+            mode: settings.mode,
+            label: settings.label,
+            tz: settings.tz,
+            activities: settings.activities,
+            columns: settings.columns,
             index: OnceCell::new(),
             leads: OnceCell::new(),
+            orgs: OnceCell::new(),
             locks: std::sync::Mutex::new(HashMap::new()),
-            pending,
+            pending: settings.pending,
+            written_at: settings.written_at,
+            overwrite: settings.overwrite,
+            stage_mapped: settings.stage_mapped,
         }
     }
 
@@ -161,7 +191,7 @@ impl Writer {
     }
 
     /// (folded title, person id) → lead id, for `--mode skip-existing`.
-    async fn leads(&self) -> Result<&HashMap<(String, u64), u64>, ApiError> {
+    async fn leads(&self) -> Result<&Mutex<HashMap<(String, u64), u64>>, ApiError> {
         self.leads
             .get_or_try_init(|| async {
                 let mut map = HashMap::new();
@@ -183,7 +213,7 @@ impl Writer {
                     }
                     page += 1;
                 }
-                Ok(map)
+                Ok(Mutex::new(map))
             })
             .await
     }
@@ -244,18 +274,26 @@ impl Writer {
 
     async fn write_one(&self, item: Item, person: &mut Option<u64>) -> Written {
         let existing = *person;
-        if self.mode == Mode::SkipExisting
+        if self.mode != Mode::Create
             && let Some(pid) = existing
         {
             match self.leads().await {
                 Ok(leads) => {
-                    if let Some(id) = leads.get(&(convert::fold(&item.lead.title), pid)) {
+                    let found = leads
+                        .lock()
+                        .await
+                        .get(&(convert::fold(&item.lead.title), pid))
+                        .copied();
+                    if let Some(id) = found {
+                        if self.mode == Mode::Upsert {
+                            return self.update(item, id, pid).await;
+                        }
                         return Written {
                             outcome: Outcome::Skipped {
                                 reason: format!(
                                     "a lead with this title already exists for this person (lead {id})"
                                 ),
-                                lead_id: Some(*id),
+                                lead_id: Some(id),
                                 person_id: Some(pid),
                             },
                             item,
@@ -273,7 +311,7 @@ impl Writer {
                     *person = Some(pid);
                     self.remember(pid, &item.lead).await;
                     return self
-                        .created(item, lead_id, Some(pid), existing.is_some(), true)
+                        .created(item, lead_id, Some(pid), existing.is_some(), true, None)
                         .await;
                 }
                 Ok(None) => {}
@@ -283,7 +321,15 @@ impl Writer {
         let mut attempt_person = existing;
         let mut resolved_once = false;
         loop {
-            let body = item.lead.body(attempt_person, &self.label);
+            let organization = match attempt_person {
+                None => match self.organization_for(&item.lead).await {
+                    Ok(o) => o,
+                    Err(e) => return self.failed(item, &e, true),
+                },
+                // An existing person keeps its organization (Krayin ignores the rest, §7).
+                Some(_) => None,
+            };
+            let body = item.lead.body(attempt_person, organization, &self.label);
             match self.client.create_lead(&body).await {
                 Ok(lead) => {
                     let pid = lead.person.as_ref().map(|p| p.id).or(attempt_person);
@@ -292,7 +338,14 @@ impl Writer {
                         self.remember(pid, &item.lead).await;
                     }
                     return self
-                        .created(item, lead.id, pid, attempt_person.is_some(), false)
+                        .created(
+                            item,
+                            lead.id,
+                            pid,
+                            attempt_person.is_some(),
+                            false,
+                            lead.updated_at.clone(),
+                        )
                         .await;
                 }
                 Err(e) if e.is_ambiguous() && !resolved_once => {
@@ -303,7 +356,14 @@ impl Writer {
                             *person = Some(pid);
                             self.remember(pid, &item.lead).await;
                             return self
-                                .created(item, lead_id, Some(pid), attempt_person.is_some(), true)
+                                .created(
+                                    item,
+                                    lead_id,
+                                    Some(pid),
+                                    attempt_person.is_some(),
+                                    true,
+                                    None,
+                                )
                                 .await;
                         }
                         // Not there: sending again cannot duplicate it. The person may exist
@@ -334,6 +394,142 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// `--mode upsert` on an existing lead, without Krayin's destructive full update (§7
+    /// "Update traps"): `PUT /leads/attributes/edit/{id}` changes only the keys sent and leaves
+    /// products alone; the stage and the expected close date are resent (the current ones when
+    /// the mapping sets none), since that path nulls an omitted close date. A lead changed in
+    /// Krayin since this tool last wrote it is reported as a conflict, unless `--overwrite`.
+    async fn update(&self, item: Item, lead_id: u64, person_id: u64) -> Written {
+        let current = match self.client.get_lead(lead_id).await {
+            Ok(l) => l,
+            Err(e) => return self.failed(item, &e, true),
+        };
+        if !self.overwrite
+            && let Some(ours) = self.written_at.get(&lead_id)
+            && current.updated_at.as_deref() != Some(ours.as_str())
+        {
+            let problem = Problem::new(
+                "row",
+                format!("lead {lead_id}"),
+                format!(
+                    "lead {lead_id} was changed in Krayin (at {}) since this tool last wrote it (at {ours}): \
+                     not overwritten; pass --overwrite to replace the changes",
+                    current.updated_at.as_deref().unwrap_or("?")
+                ),
+            );
+            return Written {
+                outcome: Outcome::Failed(Rejection::new(&item.row, Stage::Write, vec![problem])),
+                item,
+                settled: true,
+            };
+        }
+        let lead = &item.lead;
+        let mut body = serde_json::Map::new();
+        body.insert("title".into(), json!(lead.title));
+        if let Some(d) = &lead.description {
+            body.insert("description".into(), json!(d));
+        }
+        if let Some(v) = &lead.lead_value {
+            body.insert("lead_value".into(), json!(v));
+        }
+        for (key, v) in [
+            ("lead_source_id", lead.source_id),
+            ("lead_type_id", lead.type_id),
+            ("user_id", lead.user_id),
+        ] {
+            if let Some(v) = v {
+                body.insert(key.into(), json!(v));
+            }
+        }
+        let stage = lead
+            .stage_id
+            .filter(|_| self.stage_mapped)
+            .or(current.lead_pipeline_stage_id);
+        if let Some(st) = stage {
+            body.insert("lead_pipeline_stage_id".into(), json!(st));
+        }
+        // The close date: ours, else the current one converted back to the server's date (§12).
+        let close = lead.expected_close_date.map(|d| d.to_string()).or_else(|| {
+            let ts: jiff::Timestamp = current.expected_close_date.as_deref()?.parse().ok()?;
+            Some(ts.to_zoned_datetime(self.tz.clone()).date().to_string())
+        });
+        if let Some(c) = close {
+            body.insert("expected_close_date".into(), json!(c));
+        }
+        for (code, v) in &lead.attributes {
+            body.insert(code.clone(), json!(v));
+        }
+        match self
+            .client
+            .edit_lead_attributes(lead_id, &serde_json::Value::Object(body))
+            .await
+        {
+            Ok(updated) => Written {
+                outcome: Outcome::Updated {
+                    lead_id,
+                    person_id: Some(person_id),
+                    updated_at: updated.updated_at,
+                },
+                item,
+                settled: true,
+            },
+            // Re-applying the same attributes is harmless: a lost answer just stays unsettled
+            // and the next run updates again.
+            Err(e) => {
+                let settled = !e.is_ambiguous();
+                self.failed(item, &e, settled)
+            }
+        }
+    }
+
+    /// The organization to attach a new person to by id: only when the mapping gives an
+    /// address, which Krayin's inline `organization_name` cannot carry. Found by name
+    /// (organizations loaded once), else created with its address.
+    async fn organization_for(&self, lead: &MappedLead) -> Result<Option<u64>, ApiError> {
+        let Some(org) = &lead.organization else {
+            return Ok(None);
+        };
+        let Some(address) = &org.address else {
+            return Ok(None);
+        };
+        let orgs = self
+            .orgs
+            .get_or_try_init(|| async {
+                let all = self.client.organizations_all().await?;
+                Ok::<_, ApiError>(Mutex::new(
+                    all.into_iter()
+                        .map(|o| (convert::fold(&o.name), o.id))
+                        .collect::<HashMap<_, _>>(),
+                ))
+            })
+            .await?;
+        let mut orgs = orgs.lock().await;
+        let key = convert::fold(&org.name);
+        if let Some(id) = orgs.get(&key) {
+            return Ok(Some(*id));
+        }
+        let body = json!({"name": org.name, "address": address});
+        let id = match self.client.create_organization(&body).await {
+            Ok(o) => o.id,
+            // Created meanwhile, or the answer was lost: the name is unique, look it up.
+            Err(e)
+                if e.is_ambiguous() || e.field_errors().is_some_and(|f| f.contains_key("name")) =>
+            {
+                let q = PageQuery {
+                    filters: vec![("name".into(), org.name.clone())],
+                    ..PageQuery::default()
+                };
+                match self.client.organizations_page(&q).await?.data.first() {
+                    Some(o) => o.id,
+                    None => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        orgs.insert(key, id);
+        Ok(Some(id))
     }
 
     async fn find_person(&self, lead: &MappedLead) -> Result<Option<u64>, ApiError> {
@@ -380,7 +576,15 @@ impl Writer {
         person_id: Option<u64>,
         reused: bool,
         recovered: bool,
+        updated_at: Option<String>,
     ) -> Written {
+        // Later rows of this run with the same title and person find it (skip-existing, upsert).
+        if let (Some(pid), Some(leads)) = (person_id, self.leads.get()) {
+            leads
+                .lock()
+                .await
+                .insert((convert::fold(&item.lead.title), pid), lead_id);
+        }
         // A lead found after an unknown outcome may already have its follow-ups.
         let wanted = !self.activities.is_empty();
         if wanted && (!recovered || !self.has_activities(lead_id).await) {
@@ -393,6 +597,7 @@ impl Writer {
                 person_id,
                 reused_person: reused,
                 recovered,
+                updated_at,
             },
             settled: true,
         }

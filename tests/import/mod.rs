@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use krayin_etl::sandbox::{Config, Faults, Mode, RateLimit};
 
+use serde_json::json;
+
 use crate::util::{self, Workdir, count, sandbox_db};
 
 fn import_sandbox(w: &Workdir, file: &str, mapping: &str, extra: &[&str]) -> util::Run {
@@ -510,4 +512,137 @@ fn a_bad_mapping_is_refused_before_any_row() {
     ]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("lead.title"), "{r:?}");
+}
+
+#[test]
+fn organizations_with_an_address_are_created_with_it_once() {
+    let w = Workdir::new();
+    w.write(
+        "samples/orgs.csv",
+        "Company,Contact,Email,City,Country\nACME,Ann,ann@acme.test,Lisbon,PT\nACME,Bob,bob@acme.test,Lisbon,PT\nInitech,Cy,cy@initech.test,,\n",
+    );
+    w.write(
+        "mappings/orgs.toml",
+        "[lead.title]\ntemplate = \"{Company} - {Contact}\"\n[person.name]\ncolumn = \"Contact\"\n[person.emails]\ncolumn = \"Email\"\n\
+         [organization.name]\ncolumn = \"Company\"\n[organization.city]\ncolumn = \"City\"\n[organization.country]\ncolumn = \"Country\"\n",
+    );
+    let r = import_sandbox(&w, "samples/orgs.csv", "mappings/orgs.toml", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let db = sandbox_db(&w.path("sb.db"));
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM organizations"), 2);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM organizations WHERE name = 'ACME' AND json_extract(address, '$.city') = 'Lisbon'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM persons p JOIN organizations o ON o.id = p.organization_id WHERE o.name = 'ACME'"
+        ),
+        2
+    );
+}
+
+#[test]
+fn upsert_updates_without_wiping_and_refuses_to_overwrite_changes() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (h, api) = rt.block_on(util::start_logged_in(util::config()));
+    let w = Workdir::new();
+    let import = |extra: &[&str]| {
+        let mut args = vec![
+            "import",
+            "samples/leads.csv",
+            "--mapping",
+            "mappings/leads.toml",
+            "--rate",
+            "off",
+            "--mode",
+            "upsert",
+        ];
+        args.extend_from_slice(extra);
+        w.run_with(w.with_token(&h, api.token.as_deref().unwrap(), &args))
+    };
+    let r = import(&[]);
+    assert!(
+        r.stderr
+            .contains("8 created, 2 created for an existing person"),
+        "{r:?}"
+    );
+    let lead = |title: &str| {
+        let l = rt.block_on(api.get("/leads?pagination=0")).json();
+        l["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["title"] == title)
+            .unwrap()
+            .clone()
+    };
+    let acme = lead("ACME Corp: 50 seats");
+    let id = acme["id"].as_i64().unwrap();
+    // A product line added in Krayin must survive the update.
+    let p = rt.block_on(api.post(
+        "/products",
+        json!({"name": "Seat", "sku": "S1", "price": "10", "quantity": 1}),
+    ));
+    let pid = p.json()["data"]["id"].as_i64().unwrap();
+    let a = rt.block_on(api.put(
+        &format!("/leads/product/{id}"),
+        json!({"product_id": pid, "quantity": 2, "price": "10"}),
+    ));
+    assert_eq!(a.status, 200, "{a:?}");
+    std::thread::sleep(Duration::from_millis(1100)); // updated_at has whole seconds
+    // The file changes the value of that row: an upsert updates it.
+    let csv = w.read("samples/leads.csv").replace("12500.00", "13000.00");
+    w.write("samples/leads.csv", &csv);
+    let r = import(&["--overwrite"]);
+    assert!(r.stderr.contains("1 updated"), "{r:?}");
+    let after = lead("ACME Corp: 50 seats");
+    assert_eq!(after["id"], acme["id"], "the same lead");
+    assert_eq!(after["lead_value"], "13000.0000");
+    assert_eq!(
+        after["lead_products"].as_array().unwrap().len(),
+        1,
+        "products kept"
+    );
+    assert_eq!(
+        after["expected_close_date"], acme["expected_close_date"],
+        "close date kept"
+    );
+    assert_eq!(
+        after["lead_pipeline_stage_id"],
+        acme["lead_pipeline_stage_id"]
+    );
+    assert_eq!(
+        rt.block_on(api.stats())["counts"]["leads"],
+        10,
+        "nothing created"
+    );
+
+    // Someone edits the lead in Krayin; the next upsert refuses to overwrite it…
+    std::thread::sleep(Duration::from_millis(1100));
+    let e = rt.block_on(api.put(
+        &format!("/leads/attributes/edit/{id}"),
+        json!({"description": "edited by hand", "expected_close_date": "2031-01-31"}),
+    ));
+    assert_eq!(e.status, 200);
+    let csv = w.read("samples/leads.csv").replace("13000.00", "14000.00");
+    w.write("samples/leads.csv", &csv);
+    let r = import(&[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let errors = w.csv("samples/leads.errors.csv");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["error_message"].contains("changed in Krayin")),
+        "{errors:?}"
+    );
+    assert_eq!(lead("ACME Corp: 50 seats")["lead_value"], "13000.0000");
+    // …unless told to.
+    let r = import(&["--overwrite"]);
+    assert!(r.stderr.contains("1 updated"), "{r:?}");
+    assert_eq!(lead("ACME Corp: 50 seats")["lead_value"], "14000.0000");
 }

@@ -260,6 +260,20 @@ impl Workdir {
         c
     }
 
+    /// A command aimed at an in-process sandbox with an API token (no login, so the test's
+    /// own session is not revoked).
+    pub fn with_token(
+        &self,
+        sandbox: &Handle,
+        token: &str,
+        args: &[&str],
+    ) -> std::process::Command {
+        let mut c = self.command(args);
+        c.env("KRAYIN_API_BASE", sandbox.api_base())
+            .env("KRAYIN_API_TOKEN", token);
+        c
+    }
+
     /// The rows of a CSV file as header-keyed maps.
     pub fn csv(&self, rel: &str) -> Vec<std::collections::HashMap<String, String>> {
         let mut r = csv::Reader::from_path(self.path(rel)).unwrap();

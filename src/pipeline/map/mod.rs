@@ -269,8 +269,10 @@ pub struct MappedLead {
 
 impl MappedLead {
     /// The `POST /leads` body. With `person_id`, the lead is attached to an existing person
-    /// (other person fields are ignored by Krayin, §7); otherwise the person is created inline.
-    pub fn body(&self, person_id: Option<u64>, label: &str) -> Value {
+    /// (other person fields are ignored by Krayin, §7); otherwise the person is created inline,
+    /// with `organization_id` when the organization was created apart (it has an address),
+    /// else Krayin's find-or-create by `organization_name`.
+    pub fn body(&self, person_id: Option<u64>, organization_id: Option<u64>, label: &str) -> Value {
         let mut b = serde_json::Map::new();
         b.insert("title".into(), json!(self.title));
         if let Some(d) = &self.description {
@@ -334,8 +336,14 @@ impl MappedLead {
                 if let Some(j) = &self.person.job_title {
                     p.insert("job_title".into(), json!(j));
                 }
-                if let Some(o) = &self.organization {
-                    p.insert("organization_name".into(), json!(o.name));
+                match (organization_id, &self.organization) {
+                    (Some(id), _) => {
+                        p.insert("organization_id".into(), json!(id));
+                    }
+                    (None, Some(o)) => {
+                        p.insert("organization_name".into(), json!(o.name));
+                    }
+                    (None, None) => {}
                 }
                 if let Some(u) = self.user_id {
                     p.insert("user_id".into(), json!(u));

@@ -167,7 +167,7 @@ fn a_good_row_maps_to_krayin_terms() {
     assert_eq!(l.stage_id, Some(2));
     assert_eq!(l.user_id, Some(7));
     assert_eq!(l.organization.as_ref().unwrap().name, "ACME");
-    let body = l.body(None, "work");
+    let body = l.body(None, None, "work");
     assert_eq!(body["lead_pipeline_stage_id"], 2);
     assert_eq!(body["person"]["emails"][0]["value"], "Jane@acme.test");
     assert_eq!(body["person"]["organization_name"], "ACME");
