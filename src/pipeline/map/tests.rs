@@ -172,8 +172,12 @@ fn a_good_row_maps_to_krayin_terms() {
     assert_eq!(body["person"]["emails"][0]["value"], "Jane@acme.test");
     assert_eq!(body["person"]["organization_name"], "ACME");
     assert_eq!(
-        l.body(Some(9), "work")["person"],
+        l.body(Some(9), None, "work")["person"],
         serde_json::json!({"id": 9})
+    );
+    assert_eq!(
+        l.body(None, Some(4), "work")["person"]["organization_id"],
+        4
     );
 }
 
