@@ -289,6 +289,7 @@ pub async fn run(
             "resuming: rows already written are skipped"
         );
     }
+    let mapper_activity_count: u32 = mapper.spec.activities.iter().map(|a| a.repeat.max(1)).sum();
     let activities = mapper
         .spec
         .activities
@@ -396,7 +397,16 @@ pub async fn run(
         })
     };
 
-    let progress = Progress::new(opts.progress);
+    // ETA from the real quota: each new lead costs one request, plus one per follow-up.
+    let per_lead: u32 = 1 + mapper_activity_count;
+    let secs_per_row = client
+        .rate()
+        .map(|r| f64::from(per_lead) / (r.per_second() * crate::krayin::limit::SAFETY));
+    let progress = Progress::new(
+        opts.progress,
+        estimate_rows(&opts.job.input, spreadsheet),
+        secs_per_row,
+    );
     let mut tally = Tally {
         summary: Summary {
             input: opts.job.input.display().to_string(),
@@ -473,6 +483,7 @@ pub async fn run(
             while in_flight.len() >= opts.concurrency.max(1) {
                 if let Some(written) = in_flight.next().await {
                     tally.handle(written, &mut journal);
+                    progress.update(rows_read.load(Ordering::Relaxed), &tally.summary);
                 }
             }
             if *shutdown.borrow() {
@@ -616,15 +627,38 @@ fn write_success(path: &std::path::Path, lines: &mut [SuccessLine]) -> anyhow::R
     Ok(())
 }
 
+/// Rows in a CSV, estimated by counting line ends (a quoted newline counts twice: an ETA, not
+/// an account); `None` for spreadsheets.
+fn estimate_rows(input: &std::path::Path, spreadsheet: bool) -> Option<u64> {
+    use std::io::Read;
+    if spreadsheet {
+        return None;
+    }
+    let mut f = std::fs::File::open(input).ok()?;
+    let mut buf = vec![0u8; 1 << 16];
+    let mut lines = 0u64;
+    loop {
+        let n = f.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        lines += buf[..n].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    Some(lines.saturating_sub(1))
+}
+
 /// A progress bar on a terminal; a log line every ten seconds otherwise (cron).
 struct Progress {
     bar: Option<indicatif::ProgressBar>,
     last_log: std::sync::Mutex<Instant>,
     started: Instant,
+    total: Option<u64>,
+    /// Seconds per written row at the quota, when a quota is known.
+    secs_per_row: Option<f64>,
 }
 
 impl Progress {
-    fn new(terminal: bool) -> Progress {
+    fn new(terminal: bool, total: Option<u64>, secs_per_row: Option<f64>) -> Progress {
         let bar = terminal.then(|| {
             let b = indicatif::ProgressBar::new_spinner();
             b.set_style(
@@ -638,14 +672,35 @@ impl Progress {
             bar,
             last_log: std::sync::Mutex::new(Instant::now()),
             started: Instant::now(),
+            total,
+            secs_per_row,
         }
     }
 
+    /// Time left: rows not yet accounted for, at the quota (or the rate seen so far).
+    fn eta(&self, s: &Summary) -> Option<Duration> {
+        let done = s.created + s.reused_person + s.updated + s.skipped + s.rejected + s.failed;
+        let left = self.total?.saturating_sub(done);
+        let per_row = match self.secs_per_row {
+            Some(p) => p,
+            None => {
+                let written = (s.created + s.reused_person + s.updated).max(1) as f64;
+                self.started.elapsed().as_secs_f64() / written
+            }
+        };
+        Some(Duration::from_secs_f64(left as f64 * per_row))
+    }
+
     fn update(&self, rows: u64, s: &Summary) {
-        let written = s.created + s.reused_person;
+        let written = s.created + s.reused_person + s.updated;
         let rate = written as f64 / self.started.elapsed().as_secs_f64().max(0.001);
+        let eta = self.eta(s);
+        let eta_text = eta
+            .map(|d| format!("  ETA {}m{:02}s", d.as_secs() / 60, d.as_secs() % 60))
+            .unwrap_or_default();
+        let total = self.total.map(|t| format!("/~{t}")).unwrap_or_default();
         let msg = format!(
-            "read {rows}  written {written}  skipped {}  rejected {}  failed {}  {rate:.1} leads/s",
+            "read {rows}{total}  written {written}  skipped {}  rejected {}  failed {}  {rate:.1} leads/s{eta_text}",
             s.skipped, s.rejected, s.failed
         );
         match &self.bar {
@@ -660,6 +715,7 @@ impl Progress {
                         skipped = s.skipped,
                         rejected = s.rejected,
                         failed = s.failed,
+                        eta_secs = eta.map(|d| d.as_secs()),
                         "progress"
                     );
                 }
@@ -691,5 +747,21 @@ mod tests {
             "too few rows to judge"
         );
         assert!(Threshold::Percent(10.0).exceeded(5, 40));
+    }
+
+    #[test]
+    fn eta_follows_the_quota() {
+        let p = Progress::new(false, Some(100), Some(1.0));
+        let s = Summary {
+            created: 30,
+            rejected: 10,
+            ..Summary::default()
+        };
+        assert_eq!(
+            p.eta(&s),
+            Some(Duration::from_secs(60)),
+            "60 rows left at one a second"
+        );
+        assert_eq!(Progress::new(false, None, Some(1.0)).eta(&s), None);
     }
 }
