@@ -297,23 +297,10 @@ pub async fn run(
         .map(|a| write::Activity::compile(a, &headers))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
-    let columns: HashMap<String, String> = [
-        "lead.title",
-        "lead.description",
-        "lead.lead_value",
-        "lead.expected_close_date",
-        "lead.source",
-        "lead.type",
-        "lead.stage",
-        "lead.owner",
-        "person.name",
-        "person.emails",
-        "person.phones",
-        "person.job_title",
-    ]
-    .iter()
-    .filter_map(|t| mapper.column_of(t).map(|c| (t.to_string(), c.to_string())))
-    .collect();
+    let columns: HashMap<String, String> = super::map::spec::TARGETS
+        .iter()
+        .filter_map(|t| mapper.column_of(t).map(|c| (t.to_string(), c.to_string())))
+        .collect();
     // The baseline for upsert conflicts: Krayin's updated_at after our last write of a lead.
     let written_at = state
         .done
