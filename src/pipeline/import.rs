@@ -135,11 +135,12 @@ enum Msg {
 }
 
 /// Outcomes counted as they arrive.
-#[derive(Default)]
 struct Tally {
     summary: Summary,
+    /// Kept to be written sorted by row at the end: they are the bad rows, usually few.
     rejections: Vec<Rejection>,
-    successes: Vec<SuccessLine>,
+    /// Written as outcomes arrive, so memory does not grow with the file.
+    successes: SuccessFile,
     done_since_sync: usize,
     stopped: Option<Stopped>,
 }
@@ -167,7 +168,7 @@ impl Tally {
                     }
                     self.summary.recovered += u64::from(*recovered);
                     ids = Some((*lead_id, *person_id));
-                    self.successes.push(SuccessLine {
+                    self.successes.push(&SuccessLine {
                         row,
                         outcome: w.outcome.label(),
                         lead_id: Some(*lead_id),
@@ -188,7 +189,7 @@ impl Tally {
                     self.summary.updated += 1;
                     ids = Some((*lead_id, *person_id));
                     updated_at = at.clone();
-                    self.successes.push(SuccessLine {
+                    self.successes.push(&SuccessLine {
                         row,
                         outcome: "updated",
                         lead_id: Some(*lead_id),
@@ -204,7 +205,7 @@ impl Tally {
                 } => {
                     self.summary.skipped += 1;
                     ids = lead_id.map(|l| (l, *person_id));
-                    self.successes.push(SuccessLine {
+                    self.successes.push(&SuccessLine {
                         row,
                         outcome: "skipped",
                         lead_id: *lead_id,
@@ -344,7 +345,8 @@ pub async fn run(
                 mapper.column_of("person.emails"),
                 mapper.column_of("person.phones"),
             );
-            let mut seen: HashMap<String, u64> = HashMap::new();
+            // Fingerprints as numbers: 16 bytes a row, not a 32-character string.
+            let mut seen: HashMap<u128, u64> = HashMap::new();
             for item in source.rows {
                 rows_read.fetch_add(1, Ordering::Relaxed);
                 let msg = match item {
@@ -365,10 +367,11 @@ pub async fn run(
                                     key,
                                     fp: fp.clone(),
                                 });
-                                match seen.get(&fp) {
+                                let n = u128::from_str_radix(&fp, 16).unwrap_or_default();
+                                match seen.get(&n) {
                                     Some(first) => Msg::Duplicate(item, *first),
                                     None => {
-                                        seen.insert(fp, item.row.provenance.row);
+                                        seen.insert(n, item.row.provenance.row);
                                         Msg::Item(item)
                                     }
                                 }
@@ -394,12 +397,24 @@ pub async fn run(
         estimate_rows(&opts.job.input, spreadsheet),
         secs_per_row,
     );
+    let success_path = opts.success.clone().unwrap_or_else(|| {
+        let stem = opts
+            .job
+            .input
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        opts.job.input.with_file_name(format!("{stem}.success.csv"))
+    });
     let mut tally = Tally {
         summary: Summary {
             input: opts.job.input.display().to_string(),
             ..Summary::default()
         },
-        ..Tally::default()
+        rejections: Vec::new(),
+        successes: SuccessFile::create(&success_path)?,
+        done_since_sync: 0,
+        stopped: None,
     };
     let mut in_flight = FuturesUnordered::new();
     let mut batch: Vec<Msg> = Vec::with_capacity(opts.batch_size);
@@ -430,7 +445,7 @@ pub async fn run(
                 }
                 Msg::Duplicate(item, first) => {
                     tally.summary.skipped += 1;
-                    tally.successes.push(SuccessLine {
+                    tally.successes.push(&SuccessLine {
                         row: item.row.provenance.row,
                         outcome: "skipped",
                         lead_id: None,
@@ -444,7 +459,7 @@ pub async fn run(
                         lead_id, person_id, ..
                     }) => {
                         tally.summary.skipped += 1;
-                        tally.successes.push(SuccessLine {
+                        tally.successes.push(&SuccessLine {
                             row: item.row.provenance.row,
                             outcome: "skipped",
                             lead_id: *lead_id,
@@ -514,7 +529,7 @@ pub async fn run(
     let Tally {
         mut summary,
         rejections,
-        mut successes,
+        successes,
         stopped,
         ..
     } = tally;
@@ -551,16 +566,7 @@ pub async fn run(
         report::write_error_report(&path, &headers, &rejections)?;
         summary.error_report = Some(path.display().to_string());
     }
-    let success_path = opts.success.clone().unwrap_or_else(|| {
-        let stem = opts
-            .job
-            .input
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        opts.job.input.with_file_name(format!("{stem}.success.csv"))
-    });
-    write_success(&success_path, &mut successes)?;
+    successes.finish(&success_path)?;
     summary.success_file = Some(success_path.display().to_string());
     let report_path = opts.report.clone().unwrap_or_else(|| {
         journal::journal_path(&state_dir, &opts.job.input).with_extension("report.json")
@@ -587,31 +593,64 @@ fn group_by_person(items: Vec<Item>) -> Vec<Vec<Item>> {
         .collect()
 }
 
-fn write_success(path: &std::path::Path, lines: &mut [SuccessLine]) -> anyhow::Result<()> {
-    lines.sort_by_key(|l| l.row);
-    let mut w =
-        csv::Writer::from_path(path).with_context(|| format!("cannot write {}", path.display()))?;
-    w.write_record([
-        "source_row",
-        "outcome",
-        "lead_id",
-        "person_id",
-        "title",
-        "note",
-    ])?;
-    let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
-    for l in lines.iter() {
-        w.write_record([
+/// The success file, written line by line (in the order rows are settled) to a temporary file
+/// that replaces the previous one only when the run ends.
+struct SuccessFile {
+    writer: csv::Writer<tempfile::NamedTempFile>,
+    error: Option<csv::Error>,
+}
+
+impl SuccessFile {
+    fn create(path: &std::path::Path) -> anyhow::Result<SuccessFile> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let tmp = tempfile::NamedTempFile::new_in(dir)
+            .with_context(|| format!("cannot write the success file in {}", dir.display()))?;
+        let mut writer = csv::Writer::from_writer(tmp);
+        writer.write_record([
+            "source_row",
+            "outcome",
+            "lead_id",
+            "person_id",
+            "title",
+            "note",
+        ])?;
+        Ok(SuccessFile {
+            writer,
+            error: None,
+        })
+    }
+
+    fn push(&mut self, l: &SuccessLine) {
+        let opt = |v: Option<u64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let r = self.writer.write_record([
             l.row.to_string(),
             l.outcome.to_string(),
             opt(l.lead_id),
             opt(l.person_id),
             report::neutralize(&l.title),
             report::neutralize(&l.note),
-        ])?;
+        ]);
+        if let Err(e) = r {
+            // Reported when the run ends; the journal is what guarantees the outcome.
+            self.error.get_or_insert(e);
+        }
     }
-    w.flush()?;
-    Ok(())
+
+    fn finish(self, path: &std::path::Path) -> anyhow::Result<()> {
+        if let Some(e) = self.error {
+            return Err(e).with_context(|| format!("cannot write {}", path.display()));
+        }
+        let tmp = self
+            .writer
+            .into_inner()
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {}", path.display(), e.error()))?;
+        tmp.persist(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(())
+    }
 }
 
 /// Rows in a CSV, estimated by counting line ends (a quoted newline counts twice: an ETA, not
