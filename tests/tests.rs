@@ -1,6 +1,7 @@
 //! The integration tests: one binary, each area in its own module.
 
 mod client;
+mod faults;
 mod import;
 mod sandbox;
 mod util;

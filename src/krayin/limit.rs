@@ -131,8 +131,14 @@ impl Limiter {
         start.elapsed()
     }
 
-    /// Every task waits until `until` before its next permit (after a throttle refusal).
+    /// Every task waits until `until` before its next permit (after a throttle refusal). The
+    /// window will be new by then, so the last `Remaining` seen no longer says anything.
     pub fn pause_until(&self, until: Instant) {
+        *self.remaining.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.hold_until(until);
+    }
+
+    fn hold_until(&self, until: Instant) {
         let mut p = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
         if p.is_none_or(|cur| cur < until) {
             *p = Some(until);
@@ -153,7 +159,7 @@ impl Limiter {
             if rem == 0
                 && let Some(rate) = self.rate()
             {
-                self.pause_until(Instant::now() + rate.interval());
+                self.hold_until(Instant::now() + rate.interval());
             }
         }
         let Some(limit) = h.limit.filter(|l| *l > 0) else {

@@ -242,8 +242,9 @@ impl Client {
         let write = error::is_write(&call.method);
         inner.budget.deposit();
         let mut attempts = 0u32;
-        let mut relogged = false;
-        let mut throttle_waits = 0u32;
+        // Re-logins by this call, and refusals taken for throttling since the last one.
+        let mut logins = 0u32;
+        let mut guesses = 0u32;
         loop {
             attempts += 1;
             let (generation, token) = self.token().await?;
@@ -275,23 +276,44 @@ impl Client {
                 ),
                 Err(e) => e,
             };
-            // A production 500 hides auth failures and throttling alike (§5), and neither
-            // applied anything (both refuse before the controller runs). A cheap `GET /get`
-            // tells them from a real server error.
-            if is_generic_500(&err) && err.class() != Class::Throttled {
+            // A production 500 hides auth failures, throttling and real server errors alike
+            // (§5). A cheap `GET /get` tells a refusal (throttled or unauthenticated: nothing
+            // was applied) from a server error.
+            if is_generic_500(&err) && write {
+                // On a write the bare 500 may also come *after* the write was committed, and
+                // nothing in it tells which: never re-sent here. Pause everyone if it looks
+                // like throttling, and hand it back as ambiguous; the caller looks the record
+                // up before sending again.
+                let refused = err.class() == Class::Throttled
+                    || matches!(self.probe_auth(token.as_ref()).await, Probe::Refused);
+                if refused {
+                    let wait = self.throttle_wait();
+                    tracing::warn!(
+                        endpoint = call.endpoint,
+                        wait_secs = wait.as_secs_f64(),
+                        "refused write (throttled or unauthenticated?): pausing"
+                    );
+                    inner.limiter.pause_until(Instant::now() + wait);
+                }
+                set_class(&mut err, Class::Ambiguous);
+            } else if is_generic_500(&err) {
                 if inner.tokens.current().0 != generation {
                     // Another task logged in meanwhile: our token was the stale one.
                     attempts -= 1;
+                    guesses = 0;
                     continue;
                 }
+                // Probed even when `Remaining` was 0: a revoked token also answers 500 and
+                // leaves `Remaining` where it was, and taking it for throttling forever would
+                // never log in again.
                 match self.probe_auth(token.as_ref()).await {
                     // The token works and the bucket is not empty: a real server error.
-                    Probe::Fine => {}
+                    Probe::Fine => set_class(&mut err, Class::Transient),
                     // Refused: throttled (it clears within a window) or a revoked token (it
                     // does not). Wait windows out first; only then log in again, because a
                     // login revokes the account's other tokens.
-                    // A token this call just obtained is not the problem: throttled.
-                    Probe::Refused if relogged || throttle_waits < MAX_THROTTLE_GUESSES => {
+                    Probe::Refused if guesses < MAX_THROTTLE_GUESSES => {
+                        guesses += 1;
                         set_class(&mut err, Class::Throttled)
                     }
                     Probe::Refused => set_class(&mut err, Class::Auth),
@@ -302,20 +324,19 @@ impl Client {
                 Class::Auth => {
                     if inner.tokens.current().0 != generation {
                         // Someone already logged in again: retry with the new token.
+                        guesses = 0;
                         continue;
                     }
-                    if relogged || !inner.tokens.credentials.can_login() {
+                    if logins >= MAX_LOGINS_PER_CALL || !inner.tokens.credentials.can_login() {
                         return Err(Error::Auth(format!(
                             "the API refused the credentials ({err}). Check KRAYIN_API_TOKEN, or the \
                              login e-mail and password"
                         )));
                     }
-                    tracing::warn!(
-                        endpoint = call.endpoint,
-                        "auth refused: logging in again once"
-                    );
+                    tracing::warn!(endpoint = call.endpoint, "auth refused: logging in again");
                     self.relogin(generation).await?;
-                    relogged = true;
+                    logins += 1;
+                    guesses = 0;
                 }
                 Class::Throttled => {
                     let wait = match &err {
@@ -323,7 +344,6 @@ impl Client {
                         _ => None,
                     }
                     .unwrap_or(inner.policy.throttle_floor);
-                    throttle_waits += 1;
                     if elapsed + wait > inner.policy.max_elapsed {
                         return Err(Error::GaveUp {
                             attempts,
@@ -367,6 +387,11 @@ impl Client {
                 _ => return Err(err),
             }
         }
+    }
+
+    /// How long a refusal without `Retry-After` pauses every request.
+    fn throttle_wait(&self) -> Duration {
+        self.inner.policy.throttle_floor
     }
 
     /// `GET /get` with the given token, outside the retry loop.
@@ -807,6 +832,10 @@ impl Client {
 /// In production mode a refused `GET /get` probe is taken for throttling this many times in a
 /// row (each followed by a pause of a window) before the token is suspected.
 const MAX_THROTTLE_GUESSES: u32 = 3;
+
+/// Re-logins one call may make: a token revoked again and again (another tool logging in with
+/// the same account in a loop) ends as an auth error instead of a tug of war.
+const MAX_LOGINS_PER_CALL: u32 = 3;
 
 enum Probe {
     Fine,

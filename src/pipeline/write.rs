@@ -22,6 +22,9 @@ use crate::pipeline::map::{MappedLead, spec::ActivitySpec};
 use crate::pipeline::validate::PersonKey;
 use crate::record::{Problem, Rejection, Row, Stage};
 
+/// Unknown outcomes of one row settled by look-up before giving up on it (for this run).
+const MAX_RESOLUTIONS: u32 = 5;
+
 /// One valid row, ready to write.
 #[derive(Debug, Clone)]
 pub struct Item {
@@ -319,7 +322,10 @@ impl Writer {
             }
         }
         let mut attempt_person = existing;
-        let mut resolved_once = false;
+        // Each unknown outcome is settled by a look-up before sending again, so repeating is
+        // safe; the bound only keeps a pathological server from holding the row forever.
+        let mut resolutions = 0u32;
+        let mut attached_once = false;
         loop {
             let organization = match attempt_person {
                 None => match self.organization_for(&item.lead).await {
@@ -348,8 +354,8 @@ impl Writer {
                         )
                         .await;
                 }
-                Err(e) if e.is_ambiguous() && !resolved_once => {
-                    resolved_once = true;
+                Err(e) if e.is_ambiguous() && resolutions < MAX_RESOLUTIONS => {
+                    resolutions += 1;
                     tracing::warn!(row = item.row.provenance.row, error = %e, "unknown outcome: looking the lead up");
                     match self.find_lead(&item.lead, attempt_person).await {
                         Ok(Some((lead_id, pid))) => {
@@ -378,10 +384,10 @@ impl Writer {
                         Err(e2) => return self.failed(item, &e2, false),
                     }
                 }
-                Err(e) if email_taken(&e) && attempt_person.is_none() && !resolved_once => {
+                Err(e) if email_taken(&e) && attempt_person.is_none() && !attached_once => {
                     // The person exists in Krayin after all (created by someone else, or an
                     // orphan of an earlier failed create): attach to it.
-                    resolved_once = true;
+                    attached_once = true;
                     match self.find_person(&item.lead).await {
                         Ok(Some(pid)) => attempt_person = Some(pid),
                         Ok(None) => return self.failed(item, &e, true),
