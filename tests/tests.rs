@@ -1,5 +1,6 @@
 //! The integration tests: one binary, each area in its own module.
 
+mod badinput;
 mod client;
 mod faults;
 mod import;

@@ -202,6 +202,16 @@ pub enum ReadError {
         #[source]
         source: calamine::Error,
     },
+    #[error(
+        "{file}: the workbook would expand to {} MB ({} MB compressed), more than the {} MB a \
+         spreadsheet may take in memory (or a zip bomb). Save the sheet as CSV, which is read \
+         as a stream", expanded / 1_000_000, compressed / 1_000_000, xlsx::MAX_EXPANDED_BYTES / 1_000_000
+    )]
+    TooLarge {
+        file: String,
+        expanded: u64,
+        compressed: u64,
+    },
     #[error("{file}{}: header row {row} is outside the data, which {}. Pass a header row \
              within the data", sheet_suffix(sheet),
         match last { Some(last) => format!("spans rows {first} to {last}"),

@@ -47,6 +47,9 @@ pub(super) fn open(
         file: file.to_string(),
         source,
     })?;
+    if matches!(format, Format::Xlsx | Format::Ods) {
+        check_expansion(&handle, &file)?;
+    }
     let input = BufReader::new(handle);
     let mut workbook: Sheets<BufReader<File>> = match format {
         Format::Xlsx => Sheets::Xlsx(
@@ -294,6 +297,35 @@ impl Iterator for SheetRows {
         }
         None
     }
+}
+
+/// The most an XLSX/ODS may expand to. calamine holds a sheet in memory (about 100 bytes a
+/// cell), and a few kilobytes of zip can claim gigabytes: refuse before decompressing.
+pub const MAX_EXPANDED_BYTES: u64 = 1 << 30;
+
+/// Refuses a workbook whose zip entries would expand beyond [`MAX_EXPANDED_BYTES`] (a zip
+/// bomb, or a sheet too big to hold in memory), from the sizes its directory declares (the zip
+/// reader never decompresses past them).
+fn check_expansion(handle: &File, file: &str) -> Result<(), ReadError> {
+    let Ok(mut archive) = zip::ZipArchive::new(handle) else {
+        // Not a readable zip: calamine will say so in its own words.
+        return Ok(());
+    };
+    let (mut expanded, mut compressed) = (0u64, 0u64);
+    for i in 0..archive.len() {
+        if let Ok(entry) = archive.by_index_raw(i) {
+            expanded = expanded.saturating_add(entry.size());
+            compressed = compressed.saturating_add(entry.compressed_size());
+        }
+    }
+    if expanded > MAX_EXPANDED_BYTES {
+        return Err(ReadError::TooLarge {
+            file: file.to_string(),
+            expanded,
+            compressed,
+        });
+    }
+    Ok(())
 }
 
 /// Spreadsheet column letters for a 0-based index: 0 → A, 25 → Z, 26 → AA.

@@ -1,0 +1,122 @@
+//! The bad-input corpus (`tests/data/bad/`): every file ends in a clear message naming it and a
+//! documented exit code (0, 1 or 2), never a panic.
+
+use crate::util::Workdir;
+
+/// Copies a corpus file into the workdir and runs `check --offline` on it.
+fn check(w: &Workdir, file: &str, mapping: &str) -> crate::util::Run {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad");
+    for f in [file, mapping] {
+        if !w.path(f).exists() && root.join(f).exists() {
+            std::fs::copy(root.join(f), w.path(f)).unwrap();
+        }
+    }
+    w.run(&["check", file, "--mapping", mapping, "--offline"])
+}
+
+fn sane(r: &crate::util::Run) {
+    assert!(!r.stderr.contains("panicked"), "{r:?}");
+    assert!([0, 1, 2].contains(&r.code), "{r:?}");
+}
+
+#[test]
+fn every_corpus_file_gets_a_clear_answer() {
+    let w = Workdir::new();
+    // A NUL byte is just a character: the row is read, its e-mail valid.
+    let r = check(&w, "nul.csv", "minimal.toml");
+    sane(&r);
+    assert!(
+        r.stderr.contains("2 rows read") && r.stderr.contains("2 valid"),
+        "{r:?}"
+    );
+
+    // Mixed encodings: the Windows-1252 line is detected, so its accents survive.
+    let r = check(&w, "mixed-encoding.csv", "minimal.toml");
+    sane(&r);
+    assert!(r.stderr.contains("2 valid"), "{r:?}");
+
+    // Formula cells: refused where invalid (the e-mail), neutralized in the error report.
+    let r = check(&w, "formulas.csv", "minimal.toml");
+    sane(&r);
+    assert_eq!(r.code, 1, "{r:?}");
+    let report = w.read("formulas.errors.csv");
+    assert!(
+        report.contains("'+cmd|calc") && report.contains("'@SUM(A1)"),
+        "{report}"
+    );
+
+    // Emoji and right-to-left text are ordinary text.
+    let r = check(&w, "emoji-rtl.csv", "minimal.toml");
+    sane(&r);
+    assert_eq!(r.code, 0, "{r:?}");
+
+    // A truncated workbook: refused with the file named and what to do.
+    let r = check(&w, "truncated.xlsx", "minimal.toml");
+    sane(&r);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("truncated.xlsx") && r.stderr.contains("save it again"),
+        "{r:?}"
+    );
+
+    // A zip bomb: refused before anything is decompressed.
+    let r = check(&w, "bomb.xlsx", "minimal.toml");
+    sane(&r);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("bomb.xlsx") && r.stderr.contains("zip bomb"),
+        "{r:?}"
+    );
+
+    // A mapping full of mistakes: the first one, named with its file and key, and a hint.
+    let r = check(&w, "nul.csv", "mapping-mistakes.toml");
+    sane(&r);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("mapping-mistakes.toml") && r.stderr.contains("lead.title"),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn huge_rows_and_cells_are_read_without_trouble() {
+    let w = Workdir::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/bad/minimal.toml");
+    std::fs::copy(root, w.path("minimal.toml")).unwrap();
+    // 10,000 columns.
+    let mut head: Vec<String> = vec!["Company".into(), "Contact".into(), "Email".into()];
+    head.extend((3..10_000).map(|i| format!("c{i}")));
+    let mut row: Vec<String> = vec!["ACME".into(), "Ann".into(), "ann@x.test".into()];
+    row.extend((3..10_000).map(|i| i.to_string()));
+    w.write(
+        "wide.csv",
+        &format!("{}\n{}\n", head.join(","), row.join(",")),
+    );
+    let r = w.run(&[
+        "check",
+        "wide.csv",
+        "--mapping",
+        "minimal.toml",
+        "--offline",
+    ]);
+    sane(&r);
+    assert_eq!(r.code, 0, "{r:?}");
+    // A 1 MB cell in a mapped column: refused (Krayin keeps 255 characters), not a crash.
+    let big = "x".repeat(1 << 20);
+    w.write(
+        "bigcell.csv",
+        &format!("Company,Contact,Email\n{big},Ann,ann@x.test\nACME,Bob,bob@x.test\n"),
+    );
+    let r = w.run(&[
+        "check",
+        "bigcell.csv",
+        "--mapping",
+        "minimal.toml",
+        "--offline",
+    ]);
+    sane(&r);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("1 valid, 1 rejected"), "{r:?}");
+    // The error report keeps the original cell whole, so it can be fixed by hand.
+    assert!(w.read("bigcell.errors.csv").len() > 1 << 20);
+}
