@@ -4,12 +4,17 @@
 # achieved rate against the quota, throttled answers and requests per lead.
 #
 #   bash benches/e2e.sh [ROWS] [RATE]        e.g. bash benches/e2e.sh 600 600/min
+#   LATENCY=50ms CONCURRENCY=16 bash benches/e2e.sh 400 off     (unthrottled, added latency)
+#   RERUN=1 bash benches/e2e.sh 10000 off                       (then a rerun of the same file)
 #
 # Loopback only; the sandbox is stopped at the end.
 set -euo pipefail
 ROWS=${1:-600}
 RATE=${2:-600/min}
 PORT=${PORT:-18765}
+LATENCY=${LATENCY:-0}
+CONCURRENCY=${CONCURRENCY:-4}
+RERUN=${RERUN:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
 BIN="$ROOT/target/release/krayin-etl"
@@ -25,22 +30,34 @@ with open("e2e.csv", "w") as f:
         f.write(f"Co {i},Deal {i},Person {i},p{i}@e2e.test,,{i}00,2031-01-31,Web,,,,\n")
 PY
 sed '/\[\[activities\]\]/,$d' "$ROOT/mappings/leads.toml" > e2e.toml
-"$BIN" sandbox --addr "127.0.0.1:$PORT" --db :memory: --mode production --rate-limit "$RATE" > sandbox.log 2>&1 &
+"$BIN" sandbox --addr "127.0.0.1:$PORT" --db :memory: --mode production --rate-limit "$RATE" --latency "$LATENCY" > sandbox.log 2>&1 &
 SB=$!
 sleep 1
 KRAYIN_API_BASE="http://127.0.0.1:$PORT/api/v1" KRAYIN_LOGIN_EMAIL=admin@example.com KRAYIN_LOGIN_PASSWORD=admin123 \
-  "$BIN" import e2e.csv --mapping e2e.toml --rate "$RATE" --report report.json -q 2>/dev/null || true
+  "$BIN" import e2e.csv --mapping e2e.toml --rate "$RATE" --concurrency "$CONCURRENCY" --report report.json -q 2>/dev/null || true
 curl -s "http://127.0.0.1:$PORT/_sandbox/stats" > stats.json
-python3 - "$RATE" <<'PY'
+if [ "$RERUN" = 1 ]; then
+  START=$(date +%s.%N)
+  KRAYIN_API_BASE="http://127.0.0.1:$PORT/api/v1" KRAYIN_LOGIN_EMAIL=admin@example.com KRAYIN_LOGIN_PASSWORD=admin123 \
+    "$BIN" import e2e.csv --mapping e2e.toml --rate "$RATE" --report rerun.json -q 2>/dev/null || true
+  END=$(date +%s.%N)
+  python3 -c "import json; r=json.load(open('rerun.json')); print(f'rerun: {r[\"requests\"]} requests, {r[\"skipped\"]} skipped, {$END-$START:.2f} s wall')"
+fi
+python3 - "$RATE" "$LATENCY" "$CONCURRENCY" <<'PY'
 import json, sys
-rate = sys.argv[1]
-n, unit = rate.split("/")
-per = {"s": 1, "min": 60, "h": 3600}[unit]
-quota = int(n) / per
+rate, latency, conc = sys.argv[1], sys.argv[2], sys.argv[3]
+if rate == "off":
+    quota = None
+else:
+    n, unit = rate.split("/")
+    quota = int(n) / {"s": 1, "min": 60, "h": 3600}[unit]
 r = json.load(open("report.json"))
 s = json.load(open("stats.json"))
 written = r["created"] + r["reused_person"]
 print(f"rows {r['rows']}, written {written}, failed {r['failed']}, {r['duration_secs']:.1f} s")
-print(f"leads/s {r['leads_per_sec']:.3f} / quota {quota:.3f} req/s = {r['leads_per_sec'] / quota:.3f}")
+if quota:
+    print(f"leads/s {r['leads_per_sec']:.3f} / quota {quota:.3f} req/s = {r['leads_per_sec'] / quota:.3f}")
+else:
+    print(f"leads/s {r['leads_per_sec']:.2f} unthrottled, latency {latency}, concurrency {conc}")
 print(f"requests {r['requests']} = {r['requests'] / max(written, 1):.4f} per lead; throttled by the server: {s['requests']['throttled']}")
 PY
