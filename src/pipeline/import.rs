@@ -204,7 +204,8 @@ impl Tally {
                     person_id,
                 } => {
                     self.summary.skipped += 1;
-                    ids = lead_id.map(|l| (l, *person_id));
+                    // Not journalled: the row wrote nothing, and a later run in another mode
+                    // (upsert after skip-existing) must still see it as not done.
                     self.successes.push(&SuccessLine {
                         row,
                         outcome: "skipped",
@@ -244,6 +245,7 @@ impl Tally {
                     lead_id: Some(lead_id),
                     person_id,
                     updated_at,
+                    key: w.item.lead_key.clone(),
                 });
                 self.done_since_sync += 1;
             }
@@ -315,6 +317,24 @@ pub async fn run(
             _ => None,
         })
         .collect();
+    let key_fields = mapper.settings.key.clone();
+    let keys = state
+        .done
+        .values()
+        .filter_map(|e| match e {
+            Entry::Done {
+                key: Some(k),
+                lead_id: Some(id),
+                person_id,
+                ..
+            } => Some((k.clone(), (*id, *person_id))),
+            _ => None,
+        })
+        .collect();
+    let key_in_krayin = key_fields.is_empty()
+        || key_fields
+            .iter()
+            .all(|k| matches!(k.as_str(), "title" | "person.emails" | "person.name"));
     let writer = Arc::new(Writer::new(
         client.clone(),
         write::Settings {
@@ -325,6 +345,8 @@ pub async fn run(
             columns,
             pending: state.pending.clone(),
             written_at,
+            keys,
+            key_in_krayin,
             overwrite: opts.overwrite,
             stage_mapped: mapper.column_of("lead.stage").is_some()
                 || mapper.spec.lead.stage.is_some(),
@@ -361,7 +383,9 @@ pub async fn run(
                                     tracing::warn!(row = row.provenance.row, field = %w.field, value = %w.value, "{}", w.message);
                                 }
                                 let fp = lead.fingerprint();
+                                let lead_key = lead.key(&key_fields);
                                 let item = Box::new(Item {
+                                    lead_key,
                                     row,
                                     lead,
                                     key,

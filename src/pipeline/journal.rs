@@ -38,6 +38,9 @@ pub enum Entry {
         /// `updated_at` of the lead as this tool last wrote it (for upsert conflicts).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         updated_at: Option<String>,
+        /// The row's key (`settings.key` of the mapping), to find the lead on later runs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
 }
 
@@ -239,6 +242,7 @@ mod tests {
             lead_id: Some(1),
             person_id: Some(2),
             updated_at: None,
+            key: None,
         }
     }
 

@@ -33,6 +33,8 @@ pub struct Item {
     pub key: PersonKey,
     /// Fingerprint of the mapped content: the journal's key.
     pub fp: String,
+    /// The row's key from the mapping (`settings.key`), for skip-existing and upsert.
+    pub lead_key: Option<String>,
 }
 
 /// What happened to a row.
@@ -147,6 +149,12 @@ pub struct Writer {
     pending: HashSet<String>,
     /// Lead id → Krayin's `updated_at` after this tool's last write (from the journal).
     written_at: HashMap<u64, String>,
+    /// Row key → (lead id, person id) of leads this tool wrote, from the journal and this run.
+    keys: Mutex<HashMap<String, (u64, Option<u64>)>>,
+    /// The key can be checked against Krayin (it is made of title and person only; Krayin's
+    /// API never returns custom attributes, so an attribute key matches only what this tool
+    /// wrote).
+    key_in_krayin: bool,
     /// `--overwrite`: update leads changed in Krayin since our last write.
     overwrite: bool,
     /// The mapping sets a stage (else an upsert keeps the lead's current one).
@@ -162,6 +170,8 @@ pub struct Settings {
     pub columns: HashMap<String, String>,
     pub pending: HashSet<String>,
     pub written_at: HashMap<u64, String>,
+    pub keys: HashMap<String, (u64, Option<u64>)>,
+    pub key_in_krayin: bool,
     pub overwrite: bool,
     pub stage_mapped: bool,
 }
@@ -181,6 +191,8 @@ impl Writer {
             locks: std::sync::Mutex::new(HashMap::new()),
             pending: settings.pending,
             written_at: settings.written_at,
+            keys: Mutex::new(settings.keys),
+            key_in_krayin: settings.key_in_krayin,
             overwrite: settings.overwrite,
             stage_mapped: settings.stage_mapped,
         }
@@ -277,7 +289,29 @@ impl Writer {
 
     async fn write_one(&self, item: Item, person: &mut Option<u64>) -> Written {
         let existing = *person;
+        // A lead this tool wrote under the same key (this run or an earlier one).
+        let journalled = match &item.lead_key {
+            Some(k) if self.mode != Mode::Create => self.keys.lock().await.get(k).copied(),
+            _ => None,
+        };
+        if let Some((id, pid)) = journalled {
+            if self.mode == Mode::Upsert {
+                return self
+                    .update(item, id, pid.or(existing).unwrap_or_default())
+                    .await;
+            }
+            return Written {
+                outcome: Outcome::Skipped {
+                    reason: format!("a lead with this key was already imported (lead {id})"),
+                    lead_id: Some(id),
+                    person_id: pid,
+                },
+                item,
+                settled: true,
+            };
+        }
         if self.mode != Mode::Create
+            && self.key_in_krayin
             && let Some(pid) = existing
         {
             match self.leads().await {
@@ -584,12 +618,18 @@ impl Writer {
         recovered: bool,
         updated_at: Option<String>,
     ) -> Written {
-        // Later rows of this run with the same title and person find it (skip-existing, upsert).
+        // Later rows of this run with the same key find it (skip-existing, upsert).
         if let (Some(pid), Some(leads)) = (person_id, self.leads.get()) {
             leads
                 .lock()
                 .await
                 .insert((convert::fold(&item.lead.title), pid), lead_id);
+        }
+        if let Some(k) = &item.lead_key {
+            self.keys
+                .lock()
+                .await
+                .insert(k.clone(), (lead_id, person_id));
         }
         // A lead found after an unknown outcome may already have its follow-ups.
         let wanted = !self.activities.is_empty();

@@ -646,3 +646,64 @@ fn upsert_updates_without_wiping_and_refuses_to_overwrite_changes() {
     assert!(r.stderr.contains("1 updated"), "{r:?}");
     assert_eq!(lead("ACME Corp: 50 seats")["lead_value"], "14000.0000");
 }
+
+#[test]
+fn an_external_id_key_finds_the_lead_this_tool_wrote() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (h, api) = rt.block_on(util::start_logged_in(util::config()));
+    let a = rt.block_on(api.post(
+        "/settings/attributes",
+        json!({"code": "external_id", "name": "External id", "type": "text", "entity_type": "leads"}),
+    ));
+    assert_eq!(a.status, 200, "{a:?}");
+    let w = Workdir::new();
+    w.write(
+        "samples/ext.csv",
+        "Ref,Deal,Contact,Email\nX-1,First title,Ann,ann@x.test\nX-2,Other,Bob,bob@x.test\n",
+    );
+    w.write(
+        "mappings/ext.toml",
+        "[settings]\nkey = [\"attributes.external_id\"]\n[lead.title]\ncolumn = \"Deal\"\n[person.name]\ncolumn = \"Contact\"\n\
+         [person.emails]\ncolumn = \"Email\"\n[attributes.external_id]\ncolumn = \"Ref\"\n",
+    );
+    let token = api.token.clone().unwrap();
+    let import = |mode: &str| {
+        w.run_with(w.with_token(
+            &h,
+            &token,
+            &[
+                "import",
+                "samples/ext.csv",
+                "--mapping",
+                "mappings/ext.toml",
+                "--rate",
+                "off",
+                "--mode",
+                mode,
+            ],
+        ))
+    };
+    let r = import("skip-existing");
+    assert_eq!(r.code, 0, "{r:?}");
+    // The title changes in the source; the external id does not.
+    w.write(
+        "samples/ext.csv",
+        "Ref,Deal,Contact,Email\nX-1,Renamed title,Ann,ann@x.test\nX-2,Other,Bob,bob@x.test\n",
+    );
+    let r = import("skip-existing");
+    assert!(
+        r.stderr.contains("0 created") && r.stderr.contains("2 skipped"),
+        "{r:?}"
+    );
+    let r = import("upsert");
+    assert!(r.stderr.contains("1 updated"), "{r:?}");
+    let leads = rt.block_on(api.get("/leads?pagination=0")).json();
+    let titles: Vec<&str> = leads["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    assert!(titles.contains(&"Renamed title"));
+}

@@ -355,6 +355,38 @@ impl MappedLead {
         Value::Object(b)
     }
 
+    /// The row's key from the mapping's `settings.key` (default: title and first e-mail), folded
+    /// so that case and accents do not make two keys; `None` when a part is empty.
+    pub fn key(&self, fields: &[String]) -> Option<String> {
+        let default = ["title".to_string(), "person.emails".to_string()];
+        let fields = if fields.is_empty() {
+            &default[..]
+        } else {
+            fields
+        };
+        let mut parts = Vec::new();
+        for f in fields {
+            let part = match f.as_str() {
+                "title" => Some(convert::fold(&self.title)),
+                "person.emails" => self
+                    .person
+                    .emails
+                    .first()
+                    .map(|e| crate::krayin::normalize_email(e)),
+                "person.name" => Some(convert::fold(&self.person.name)),
+                other => other
+                    .strip_prefix("attributes.")
+                    .and_then(|code| self.attributes.get(code))
+                    .map(|v| v.trim().to_string()),
+            }?;
+            if part.is_empty() {
+                return None;
+            }
+            parts.push(format!("{f}={part}"));
+        }
+        Some(parts.join("\u{1f}"))
+    }
+
     /// A stable fingerprint of what would be written: the journal's key (same content, same
     /// hash, whatever the row number).
     pub fn fingerprint(&self) -> String {
