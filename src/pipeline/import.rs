@@ -300,9 +300,17 @@ pub async fn run(
         .map(|a| write::Activity::compile(a, &headers))
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::msg)?;
+    let attribute_targets: Vec<String> = mapper
+        .spec
+        .attributes
+        .keys()
+        .map(|c| format!("attributes.{c}"))
+        .collect();
     let columns: HashMap<String, String> = super::map::spec::TARGETS
         .iter()
-        .filter_map(|t| mapper.column_of(t).map(|c| (t.to_string(), c.to_string())))
+        .map(|t| t.to_string())
+        .chain(attribute_targets)
+        .filter_map(|t| mapper.column_of(&t).map(|c| (t.clone(), c.to_string())))
         .collect();
     // The baseline for upsert conflicts: Krayin's updated_at after our last write of a lead.
     let written_at = state

@@ -730,6 +730,10 @@ pub fn problems_of(e: &ApiError, columns: &HashMap<String, String>) -> Vec<Probl
             [other] if ["title", "description", "expected_close_date"].contains(other) => {
                 format!("lead.{other}")
             }
+            // Any other top-level key is a custom attribute the mapping sent.
+            [other] if columns.contains_key(&format!("attributes.{other}")) => {
+                format!("attributes.{other}")
+            }
             _ => field.to_string(),
         }
     };

@@ -707,3 +707,57 @@ fn an_external_id_key_finds_the_lead_this_tool_wrote() {
     assert_eq!(titles.len(), 2, "{titles:?}");
     assert!(titles.contains(&"Renamed title"));
 }
+
+#[test]
+fn custom_attribute_rules_are_checked_and_krayins_422_points_at_the_column() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (h, api) = rt.block_on(util::start_logged_in(util::config()));
+    let a = rt.block_on(api.post(
+        "/settings/attributes",
+        json!({"code": "erp_id", "name": "ERP id", "type": "text", "entity_type": "leads",
+               "validation": "numeric", "is_unique": 1}),
+    ));
+    assert_eq!(a.status, 200, "{a:?}");
+    let w = Workdir::new();
+    // Row 3: not a number (refused before sending); row 4: the id of row 2 again (only Krayin
+    // knows it is taken: its 422 lands in the error report, on the ERP column).
+    w.write(
+        "samples/erp.csv",
+        "ERP,Deal,Contact,Email\n100,A,Ann,ann@x.test\nabc,B,Bob,bob@x.test\n100,C,Cy,cy@x.test\n",
+    );
+    w.write(
+        "mappings/erp.toml",
+        "[lead.title]\ncolumn = \"Deal\"\n[person.name]\ncolumn = \"Contact\"\n[person.emails]\ncolumn = \"Email\"\n\
+         [attributes.erp_id]\ncolumn = \"ERP\"\n",
+    );
+    let token = api.token.clone().unwrap();
+    let r = w.run_with(w.with_token(
+        &h,
+        &token,
+        &[
+            "import",
+            "samples/erp.csv",
+            "--mapping",
+            "mappings/erp.toml",
+            "--rate",
+            "off",
+        ],
+    ));
+    assert_eq!(r.code, 1, "{r:?}");
+    let errors = w.csv("samples/erp.errors.csv");
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0]["source_row"], "3");
+    assert_eq!(errors[0]["error_stage"], "validate");
+    assert!(
+        errors[0]["error_message"].contains("a number"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[1]["source_row"], "4");
+    assert_eq!(errors[1]["error_stage"], "write");
+    assert_eq!(errors[1]["error_field"], "attributes.erp_id");
+    assert_eq!(errors[1]["error_column"], "ERP");
+    assert!(
+        errors[1]["error_message"].contains("already been taken"),
+        "{errors:?}"
+    );
+}

@@ -452,6 +452,9 @@ struct Resolver {
     default_pipeline: Option<u64>,
     users: Names,
     lead_attributes: Vec<String>,
+    /// Custom lead attribute code → (type, `validation`, `is_required`), to check values as
+    /// Krayin's AttributeForm would (§7).
+    attribute_rules: HashMap<String, (String, Option<String>, bool)>,
 }
 
 impl Resolver {
@@ -489,6 +492,21 @@ impl Resolver {
             .iter()
             .filter(|a| a.entity_type == "leads")
             .map(|a| a.code.clone())
+            .collect();
+        r.attribute_rules = l
+            .attributes
+            .iter()
+            .filter(|a| a.entity_type == "leads" && a.is_user_defined == Some(1))
+            .map(|a| {
+                (
+                    a.code.clone(),
+                    (
+                        a.kind.clone(),
+                        a.validation.clone(),
+                        a.is_required == Some(1),
+                    ),
+                )
+            })
             .collect();
         r
     }
@@ -646,7 +664,14 @@ impl Mapper {
 
     /// The source column of a target, for mapping Krayin's 422 field errors back.
     pub fn column_of(&self, target: &str) -> Option<&str> {
-        self.fields.get(target).and_then(|c| c.column.as_deref())
+        match target.strip_prefix("attributes.") {
+            Some(code) => self
+                .attributes
+                .iter()
+                .find(|(c, _)| c == code)
+                .and_then(|(_, f)| f.column.as_deref()),
+            None => self.fields.get(target).and_then(|c| c.column.as_deref()),
+        }
     }
 
     fn lookup(
@@ -881,7 +906,20 @@ impl Mapper {
 
         let mut attributes = BTreeMap::new();
         for (code, c) in &self.attributes {
-            if let Some(v) = c.text(cells) {
+            let value = c.text(cells);
+            if let Some(r) = &self.resolver
+                && let Some((kind, validation, required)) = r.attribute_rules.get(code)
+            {
+                check_attribute(
+                    c,
+                    value.as_deref(),
+                    kind,
+                    validation.as_deref(),
+                    *required,
+                    &mut rules,
+                );
+            }
+            if let Some(v) = value {
                 attributes.insert(code.clone(), v);
             }
         }
@@ -915,6 +953,42 @@ impl Mapper {
             attributes,
             warnings,
         })
+    }
+}
+
+/// Krayin's AttributeForm rules for a custom attribute (§7): `required` when `is_required`,
+/// `price` → decimal, text `validation` numeric/email/decimal/url. Uniqueness is Krayin's to
+/// check (its 422 comes back in the error report, pointed at the column).
+fn check_attribute(
+    c: &Compiled,
+    value: Option<&str>,
+    kind: &str,
+    validation: Option<&str>,
+    required: bool,
+    rules: &mut Vec<Problem>,
+) {
+    let Some(v) = value else {
+        if required {
+            rules.push(c.problem("", "Krayin requires this attribute"));
+        }
+        return;
+    };
+    let decimal = |v: &str| crate::sandbox::rules::is_decimal(v);
+    let ok = match (kind, validation) {
+        ("price", _) | (_, Some("decimal")) => decimal(v),
+        (_, Some("numeric")) => v.parse::<f64>().is_ok(),
+        (_, Some("email")) => crate::sandbox::rules::is_email(v),
+        (_, Some("url")) => v.starts_with("http://") || v.starts_with("https://"),
+        _ => true,
+    };
+    if !ok {
+        let what = match (kind, validation) {
+            ("price", _) | (_, Some("decimal")) => "a decimal (digits, a dot, at most 4 decimals)",
+            (_, Some("numeric")) => "a number",
+            (_, Some("email")) => "an e-mail address",
+            _ => "a URL (http:// or https://)",
+        };
+        rules.push(c.problem(v, format!("Krayin's attribute rules want {what}")));
     }
 }
 
