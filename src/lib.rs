@@ -1,11 +1,12 @@
 //! krayin-etl: a batch ETL pipeline for Krayin CRM.
 //!
 //! # Layout
-//! In pipeline order, as far as it is built:
+//! In pipeline order (the export is not built yet):
 //! - [`cli`]: the only place clap lives; one file per subcommand.
 //! - [`config`]: flags, environment, `.env` and `krayin-etl.toml` → one client configuration.
 //! - [`record`]: the vocabulary between stages: rows with provenance, rejections, problems.
-//! - [`pipeline`]: read → map → validate → write → report.
+//! - [`pipeline`]: read → map → validate → write → report, with the journal that makes reruns
+//!   safe.
 //! - [`krayin`]: Krayin's REST API client (auth, rate limit, retries, typed errors, look-ups) and
 //!   the wire types it shares with the sandbox.
 //! - [`sandbox`]: a local emulator of Krayin's REST API (axum + SQLite), faithful to

@@ -2,9 +2,10 @@
 //!
 //! [`prepare`] opens the input and compiles the mapping against its header (and the server's
 //! look-ups) before any row is read; [`check`] runs read → map → validate with no writes.
-//! The stages: [`read`] (files → rows with provenance), [`map`] (rows → leads in Krayin's
-//! terms, or rejections), [`validate`] (checks across the rows of a file), [`report`] (error
-//! report and counts).
+//! The stages, in order: [`read`] (files → rows with provenance), [`map`] (rows → leads in
+//! Krayin's terms, or rejections), [`validate`] (checks across the rows of a file), [`write`]
+//! (leads → Krayin, one outcome per row), [`report`] (error report and counts); [`journal`]
+//! makes the writes survive crashes and reruns, and [`import`] chains them all.
 
 pub mod import;
 pub mod journal;
