@@ -22,6 +22,9 @@ use crate::pipeline::map::{MappedLead, spec::ActivitySpec};
 use crate::pipeline::validate::PersonKey;
 use crate::record::{Problem, Rejection, Row, Stage};
 
+/// Said of a row whose fate is unknown; the fault-injection test counts on it.
+pub const UNSETTLED: &str = "Krayin may have created it: run the import again to settle it";
+
 /// Unknown outcomes of one row settled by look-up before giving up on it (for this run).
 const MAX_RESOLUTIONS: u32 = 5;
 
@@ -697,7 +700,16 @@ impl Writer {
     }
 
     fn failed(&self, item: Item, e: &ApiError, settled: bool) -> Written {
-        let problems = problems_of(e, &self.columns);
+        let mut problems = problems_of(e, &self.columns);
+        // Unsettled: the lead may exist (the error may come from the look-up that was meant to
+        // settle it). The intent stays in the journal, and the next run settles it first.
+        if !settled {
+            for p in &mut problems {
+                if !p.message.contains(UNSETTLED) {
+                    p.message.push_str(&format!(" ({UNSETTLED})"));
+                }
+            }
+        }
         let rejection = Rejection::new(&item.row, Stage::Write, problems);
         Written {
             item,
@@ -752,11 +764,9 @@ pub fn problems_of(e: &ApiError, columns: &HashMap<String, String>) -> Vec<Probl
             .collect(),
         None => {
             let hint = match e.class() {
-                Class::Ambiguous => {
-                    " (Krayin may have created it: run the import again to settle it)"
-                }
-                Class::Auth => " (check the credentials)",
-                _ => "",
+                Class::Ambiguous => format!(" ({UNSETTLED})"),
+                Class::Auth => " (check the credentials)".to_string(),
+                _ => String::new(),
             };
             vec![Problem::new("row", "", format!("{e}{hint}"))]
         }

@@ -123,7 +123,7 @@ fn every_row_is_accounted_for_exactly_once_under_faults() {
         .collect();
     let unknown = errors
         .iter()
-        .filter(|e| e["error_message"].contains("run the import again"))
+        .filter(|e| e["error_message"].contains(krayin_etl::pipeline::write::UNSETTLED))
         .count();
     let leads = stats["counts"]["leads"].as_u64().unwrap() as usize;
     assert!(
@@ -141,12 +141,20 @@ fn every_row_is_accounted_for_exactly_once_under_faults() {
             && faults["token_revocations"].as_u64().unwrap() > 0
     );
 
-    // A rerun settles whatever the faults left unsettled and writes nothing twice.
-    let r = w.run_with(w.against(&h, &args));
-    assert!(r.code == 0 || r.code == 1, "{r:?}");
+    // Reruns settle whatever the faults left unsettled and write nothing twice. The faults go
+    // on during the reruns too, so a rerun may itself leave a row for the next one: a few are
+    // allowed, as a user would simply run the nightly command again.
+    let refused = n.div_ceil(97);
+    let mut r = w.run_with(w.against(&h, &args));
+    for _ in 0..3 {
+        assert!(r.code == 0 || r.code == 1, "{r:?}");
+        if w.csv("samples/faults.success.csv").len() == n - refused {
+            break;
+        }
+        r = w.run_with(w.against(&h, &args));
+    }
     let stats = rt.block_on(api.stats());
     assert!(stats["duplicates"]["leads"].as_array().unwrap().is_empty());
-    let refused = n.div_ceil(97);
     assert_eq!(
         stats["counts"]["leads"].as_u64().unwrap() as usize,
         n - refused,
