@@ -741,6 +741,9 @@ fn custom_attribute_rules_are_checked_and_krayins_422_points_at_the_column() {
             "mappings/erp.toml",
             "--rate",
             "off",
+            // Rows 2 and 4 race for the same unique value: one at a time, row 2 wins.
+            "--concurrency",
+            "1",
         ],
     ));
     assert_eq!(r.code, 1, "{r:?}");
