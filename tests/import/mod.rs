@@ -284,27 +284,34 @@ fn production_throttling_is_survived() {
         ..Config::default()
     }));
     let w = Workdir::new();
-    let r = w.run_with(w.against(
-        &h,
-        &[
-            "import",
-            "samples/leads.csv",
-            "--mapping",
-            "mappings/leads.toml",
-            "--rate",
-            "off",
-            "--concurrency",
-            "8",
-            "--throttle-wait",
-            "1s",
-        ],
-    ));
-    assert!(
-        r.stderr.contains(
-            "8 created, 2 created for an existing person, 0 skipped, 5 rejected, 0 failed"
-        ),
-        "{r:?}"
-    );
+    let args = [
+        "import",
+        "samples/leads.csv",
+        "--mapping",
+        "mappings/leads.toml",
+        "--rate",
+        "off",
+        "--concurrency",
+        "8",
+        "--throttle-wait",
+        "1s",
+    ];
+    // Unpaced, eight at a time against 8/s: most writes are refused with a bare 500. Each is
+    // settled by a look-up; a row still unsettled after several rounds is reported as such,
+    // and the next run (as a nightly job would) settles it. Nothing is ever written twice.
+    let mut r = w.run_with(w.against(&h, &args));
+    for _ in 0..3 {
+        if !r.stderr.contains(" failed") || r.stderr.contains(" 0 failed") {
+            break;
+        }
+        let report = w.read("samples/leads.errors.csv");
+        assert!(
+            report.contains(krayin_etl::pipeline::write::UNSETTLED),
+            "{report}"
+        );
+        r = w.run_with(w.against(&h, &args));
+    }
+    assert!(r.stderr.contains("5 rejected, 0 failed"), "{r:?}");
     let stats = rt.block_on(api.stats());
     assert!(
         stats["requests"]["throttled"].as_u64().unwrap() > 0,
