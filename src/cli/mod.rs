@@ -9,6 +9,7 @@
 
 mod api_args;
 mod check;
+mod export;
 mod import;
 mod input_args;
 mod lookups;
@@ -57,6 +58,9 @@ enum Command {
     Check(check::Args),
     /// Mapping helpers: `mapping suggest FILE` writes a starter mapping from a file's header.
     Mapping(mapping::Args),
+    /// Export leads (or activities) to CSV, XLSX, Parquet or JSONL, with names instead of
+    /// ids, filters, "changed since the last run" and summaries.
+    Export(export::Args),
     /// List the pipelines, stages, sources, types, users and custom attributes a mapping can
     /// name (and check the connection).
     Lookups(lookups::Args),
@@ -71,6 +75,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Import(args) => import::run(args),
         Command::Check(args) => check::run(args),
+        Command::Export(args) => export::run(args),
         Command::Lookups(args) => lookups::run(args),
         Command::Mapping(args) => mapping::run(args),
         Command::Sandbox(args) => sandbox::run(args),

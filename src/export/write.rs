@@ -1,0 +1,272 @@
+//! Writing a frame: CSV, Parquet and JSONL through polars, XLSX through rust_xlsxwriter (typed
+//! cells, a frozen header row, an autofilter). Every file is written beside its destination
+//! and renamed into place, so a crash or Ctrl-C never leaves a half-written export.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use polars::prelude::*;
+use rust_xlsxwriter::{ExcelDateTime, Format as XlsxFormat, Workbook, Worksheet};
+
+use super::table::{Kind, date_of, datetime_of, kind_of};
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Xlsx,
+    Parquet,
+    Jsonl,
+}
+
+impl Format {
+    /// From a file name's extension.
+    pub fn from_path(path: &Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "csv" | "txt" => Format::Csv,
+            "xlsx" => Format::Xlsx,
+            "parquet" | "pq" => Format::Parquet,
+            "jsonl" | "ndjson" => Format::Jsonl,
+            _ => return None,
+        })
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+            Format::Parquet => "parquet",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+/// Writes `path` through a temporary file in the same folder, renamed into place on success.
+pub fn atomically(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    {
+        let mut w = BufWriter::new(tmp.as_file());
+        write(&mut w).with_context(|| format!("cannot write {}", path.display()))?;
+        w.flush()?;
+    }
+    tmp.as_file().sync_all()?;
+    // A temporary file is private (0600); an export is a normal file, readable as the umask
+    // allows.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
+    }
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// One sheet of an XLSX workbook.
+pub struct Sheet<'a> {
+    pub name: &'a str,
+    pub frame: &'a DataFrame,
+}
+
+/// Writes `frame` to `path` in `format`. `extra` sheets are added to an XLSX workbook (the
+/// summary); other formats ignore them.
+pub fn write(
+    frame: &DataFrame,
+    path: &Path,
+    format: Format,
+    sheet_name: &str,
+    extra: &[Sheet<'_>],
+) -> anyhow::Result<()> {
+    match format {
+        Format::Csv => {
+            let mut df = neutralized(frame)?;
+            atomically(path, |w| {
+                CsvWriter::new(w)
+                    .include_header(true)
+                    .with_date_format(Some("%Y-%m-%d".into()))
+                    .with_datetime_format(Some("%Y-%m-%d %H:%M:%S".into()))
+                    .finish(&mut df)?;
+                Ok(())
+            })
+        }
+        Format::Parquet => {
+            let mut df = frame.clone();
+            atomically(path, |w| {
+                ParquetWriter::new(w).finish(&mut df)?;
+                Ok(())
+            })
+        }
+        Format::Jsonl => {
+            let mut df = frame.clone();
+            atomically(path, |w| {
+                JsonWriter::new(w)
+                    .with_json_format(JsonFormat::JsonLines)
+                    .finish(&mut df)?;
+                Ok(())
+            })
+        }
+        Format::Xlsx => {
+            let mut sheets = vec![Sheet {
+                name: sheet_name,
+                frame,
+            }];
+            sheets.extend(extra.iter().map(|s| Sheet {
+                name: s.name,
+                frame: s.frame,
+            }));
+            let mut book = Workbook::new();
+            for s in &sheets {
+                let ws = book.add_worksheet();
+                ws.set_name(s.name)?;
+                xlsx_sheet(ws, s.frame)?;
+            }
+            let bytes = book.save_to_buffer()?;
+            atomically(path, |w| {
+                w.write_all(&bytes)?;
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Text cells a spreadsheet would run as formulas get a leading `'` (CSV only: XLSX cells
+/// are typed as text, Parquet and JSONL are not opened by spreadsheets).
+fn neutralized(frame: &DataFrame) -> anyhow::Result<DataFrame> {
+    let mut columns = Vec::with_capacity(frame.width());
+    for c in frame.columns() {
+        if c.dtype() == &DataType::String {
+            let ca = c.str()?;
+            let v: Vec<Option<String>> = ca
+                .iter()
+                .map(|o| o.map(crate::pipeline::report::neutralize))
+                .collect();
+            columns.push(Column::new(c.name().clone(), v));
+        } else {
+            columns.push(c.clone());
+        }
+    }
+    Ok(DataFrame::new(frame.height(), columns)?)
+}
+
+/// Excel keeps at most 32,767 characters in a cell.
+const XLSX_CELL_MAX: usize = 32_767;
+/// Rows of a worksheet, header included.
+pub const XLSX_MAX_ROWS: usize = 1_048_576;
+
+fn xlsx_sheet(ws: &mut Worksheet, frame: &DataFrame) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        frame.height() < XLSX_MAX_ROWS,
+        "{} rows do not fit in an Excel sheet (at most {}): export to CSV or Parquet",
+        frame.height(),
+        XLSX_MAX_ROWS - 1
+    );
+    let header = XlsxFormat::new().set_bold();
+    let date = XlsxFormat::new().set_num_format("yyyy-mm-dd");
+    let datetime = XlsxFormat::new().set_num_format("yyyy-mm-dd hh:mm:ss");
+    let money = XlsxFormat::new().set_num_format("#,##0.00##");
+    for (j, c) in frame.columns().iter().enumerate() {
+        let col = j as u16;
+        ws.write_string_with_format(0, col, c.name().as_str(), &header)?;
+        let kind = kind_of(c.dtype());
+        let mut width = c.name().len().max(10);
+        match kind {
+            Kind::Int => {
+                let ca = c.cast(&DataType::Int64)?;
+                for (i, v) in ca.i64()?.iter().enumerate() {
+                    if let Some(v) = v {
+                        ws.write_number(i as u32 + 1, col, v as f64)?;
+                    }
+                }
+            }
+            Kind::Float => {
+                let ca = c.cast(&DataType::Float64)?;
+                for (i, v) in ca.f64()?.iter().enumerate() {
+                    if let Some(v) = v {
+                        ws.write_number_with_format(i as u32 + 1, col, v, &money)?;
+                    }
+                }
+                width = width.max(14);
+            }
+            Kind::Bool => {
+                for (i, v) in c.bool()?.iter().enumerate() {
+                    if let Some(v) = v {
+                        ws.write_boolean(i as u32 + 1, col, v)?;
+                    }
+                }
+            }
+            Kind::Date => {
+                let ca = c.cast(&DataType::Int32)?;
+                for (i, v) in ca.i32()?.iter().enumerate() {
+                    if let Some(v) = v {
+                        let d = date_of(v);
+                        let x = ExcelDateTime::from_ymd(
+                            d.year() as u16,
+                            d.month() as u8,
+                            d.day() as u8,
+                        )?;
+                        ws.write_datetime_with_format(i as u32 + 1, col, &x, &date)?;
+                    }
+                }
+                width = width.max(12);
+            }
+            Kind::DateTime => {
+                let ca = c.cast(&DataType::Int64)?;
+                for (i, v) in ca.i64()?.iter().enumerate() {
+                    if let Some(v) = v {
+                        let d = datetime_of(v);
+                        let x = ExcelDateTime::from_ymd(
+                            d.year() as u16,
+                            d.month() as u8,
+                            d.day() as u8,
+                        )?
+                        .and_hms(
+                            d.hour() as u16,
+                            d.minute() as u8,
+                            d.second() as f64,
+                        )?;
+                        ws.write_datetime_with_format(i as u32 + 1, col, &x, &datetime)?;
+                    }
+                }
+                width = width.max(19);
+            }
+            Kind::Str => {
+                let ca = c.cast(&DataType::String)?;
+                for (i, v) in ca.str()?.iter().enumerate() {
+                    if let Some(v) = v {
+                        let v = if v.len() > XLSX_CELL_MAX {
+                            let mut end = XLSX_CELL_MAX;
+                            while !v.is_char_boundary(end) {
+                                end -= 1;
+                            }
+                            &v[..end]
+                        } else {
+                            v
+                        };
+                        width = width.max(v.chars().count().min(50));
+                        ws.write_string(i as u32 + 1, col, v)?;
+                    }
+                }
+            }
+        }
+        ws.set_column_width(col, width as f64 + 2.0)?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    if frame.width() > 0 {
+        ws.autofilter(0, 0, frame.height() as u32, frame.width() as u16 - 1)?;
+    }
+    Ok(())
+}
