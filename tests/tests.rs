@@ -2,6 +2,7 @@
 
 mod badinput;
 mod client;
+mod export;
 mod faults;
 mod import;
 mod sandbox;

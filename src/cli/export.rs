@@ -70,8 +70,8 @@ pub struct Args {
     columns: Option<Vec<String>>,
     /// Counts and lead values by stage, source, owner and month: to FILE (any format, by its
     /// extension), or with no FILE as a second sheet of an XLSX export.
-    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "")]
-    summary: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    summary: Option<Option<PathBuf>>,
     /// Parquet only: one folder per month of created_at (year=YYYY/month=MM), --out being the
     /// root folder.
     #[arg(long, value_name = "month", value_parser = ["month"])]
@@ -132,12 +132,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let summary = args.summary.as_ref().map(|p| {
-        if p.as_os_str().is_empty() {
-            SummaryTo::Sheet
-        } else {
-            SummaryTo::File(p.clone())
-        }
+    let summary = args.summary.as_ref().map(|p| match p {
+        None => SummaryTo::Sheet,
+        Some(p) => SummaryTo::File(p.clone()),
     });
     let opts = export::Options {
         entity: args.entity,
