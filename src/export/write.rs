@@ -247,14 +247,20 @@ fn xlsx_sheet(ws: &mut Worksheet, frame: &DataFrame) -> anyhow::Result<()> {
                 let ca = c.cast(&DataType::String)?;
                 for (i, v) in ca.str()?.iter().enumerate() {
                     if let Some(v) = v {
-                        let v = if v.len() > XLSX_CELL_MAX {
-                            let mut end = XLSX_CELL_MAX;
-                            while !v.is_char_boundary(end) {
-                                end -= 1;
+                        // Excel counts characters; a cut never splits one.
+                        let cut = v.char_indices().nth(XLSX_CELL_MAX).map(|(at, _)| at);
+                        let v = match cut {
+                            Some(at) => {
+                                tracing::warn!(
+                                    row = i + 1,
+                                    column = c.name().as_str(),
+                                    chars = v.chars().count(),
+                                    "a cell longer than Excel's 32,767 characters was cut; \
+                                     export to CSV or Parquet to keep it whole"
+                                );
+                                &v[..at]
                             }
-                            &v[..end]
-                        } else {
-                            v
+                            None => v,
                         };
                         width = width.max(v.chars().count().min(50));
                         ws.write_string(i as u32 + 1, col, v)?;
@@ -269,4 +275,63 @@ fn xlsx_sheet(ws: &mut Worksheet, frame: &DataFrame) -> anyhow::Result<()> {
         ws.autofilter(0, 0, frame.height() as u32, frame.width() as u16 - 1)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_format_follows_the_extension() {
+        let f = |p: &str| Format::from_path(Path::new(p));
+        assert_eq!(f("a/b.CSV"), Some(Format::Csv));
+        assert_eq!(f("b.xlsx"), Some(Format::Xlsx));
+        assert_eq!(f("b.pq"), Some(Format::Parquet));
+        assert_eq!(f("b.ndjson"), Some(Format::Jsonl));
+        assert_eq!(f("b.xls"), None);
+        assert_eq!(f("b"), None);
+    }
+
+    #[test]
+    fn an_over_long_xlsx_cell_is_cut_at_excels_limit_on_a_character_boundary() {
+        use calamine::{Data, Reader};
+        let long = "é".repeat(XLSX_CELL_MAX + 10);
+        let df = DataFrame::new(
+            2,
+            vec![Column::new(
+                "text".into(),
+                vec![Some(long.as_str()), Some("short")],
+            )],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.xlsx");
+        write(&df, &p, Format::Xlsx, "T", &[]).unwrap();
+        let mut wb = calamine::open_workbook_auto(&p).unwrap();
+        let r = wb.worksheet_range("T").unwrap();
+        match r.get((1, 0)) {
+            Some(Data::String(s)) => assert_eq!(s.chars().count(), XLSX_CELL_MAX),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.get((2, 0)), Some(&Data::String("short".into())));
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_previous_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("keep.csv");
+        std::fs::write(&p, "old").unwrap();
+        let e = atomically(&p, |w| {
+            w.write_all(b"half")?;
+            anyhow::bail!("disk full")
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("disk full"));
+        assert_eq!(std::fs::read_to_string(&p).unwrap(), "old");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+    }
 }
