@@ -92,6 +92,10 @@ pub struct Plan {
     pub cutoff: Option<Cutoff>,
     /// Krayin's APP_TIMEZONE: `updated_at` filters are wall times in it (§12).
     pub server_tz: TimeZone,
+    /// A full read that starts an incremental series: take the watermark from the newest
+    /// change *before* reading (one small request), not from the newest row read, which could
+    /// pass over a change made meanwhile to a row already read.
+    pub pin_watermark: bool,
 }
 
 /// What a read gave.
@@ -120,26 +124,55 @@ pub async fn read<T: Listed>(
     plan: &Plan,
     on_page: OnPage<'_>,
 ) -> Result<Fetched<T>, Error> {
-    match &plan.cutoff {
-        None => {
-            let mut first = read_all::<T>(client, plan, on_page).await?;
-            if first.reread {
-                tracing::warn!(
-                    what = T::NAME,
-                    "the listing changed while it was read (rows added or deleted): reading it again"
-                );
-                let second = read_all::<T>(client, plan, on_page).await?;
-                first.pages += second.pages;
-                first.total = second.total;
-                for (id, row) in second.rows {
-                    first.rows.insert(id, row);
-                }
-                first.newest = merge_newest(first.newest, second.newest);
-            }
-            Ok(first)
+    let pinned = match (&plan.cutoff, plan.pin_watermark) {
+        (None, true) => {
+            let q = PageQuery {
+                limit: 1,
+                ..query(plan, 1, "updated_at", "desc")
+            };
+            let top = T::page(client, &q).await?;
+            Some(
+                top.data
+                    .first()
+                    .and_then(|r| r.updated_at())
+                    .and_then(parse_ts),
+            )
         }
-        Some(cutoff) => read_changed::<T>(client, plan, cutoff, on_page).await,
+        _ => None,
+    };
+    let once = || async {
+        match &plan.cutoff {
+            None => read_all::<T>(client, plan, on_page).await,
+            Some(cutoff) => read_changed::<T>(client, plan, cutoff, on_page).await,
+        }
+    };
+    let mut out = once().await?;
+    if out.reread {
+        tracing::warn!(
+            what = T::NAME,
+            "the listing changed while it was read (rows added or deleted): reading it again"
+        );
+        let second = once().await?;
+        out.pages += second.pages;
+        out.total = second.total;
+        for (id, row) in second.rows {
+            out.rows.insert(id, row);
+        }
+        out.newest = merge_newest(out.newest, second.newest);
     }
+    if let Some(top) = pinned {
+        out.pages += 1;
+        out.newest = top.map(|t| {
+            let ids = out
+                .rows
+                .values()
+                .filter(|r| r.updated_at().and_then(parse_ts) == Some(t))
+                .map(Listed::id)
+                .collect();
+            (t, ids)
+        });
+    }
+    Ok(out)
 }
 
 fn query(plan: &Plan, page: u64, sort: &str, order: &str) -> PageQuery {
@@ -237,8 +270,13 @@ async fn read_changed<T: Listed>(
     // The change time of the last row of the previous page, to spot a tie cut by a boundary.
     let mut previous_tail: Option<Timestamp> = None;
     let mut ties: Vec<Timestamp> = Vec::new();
+    // Every id read at each change time, to check a tie's re-read against.
+    let mut seen_at: BTreeMap<Timestamp, HashSet<u64>> = BTreeMap::new();
     let mut take = |page: Page<T>, out: &mut Fetched<T>, tail: &mut Option<Timestamp>| -> bool {
         let mut reached = false;
+        if page.meta.total != total {
+            out.reread = true;
+        }
         if let (Some(t), Some(head)) = (
             *tail,
             page.data
@@ -253,6 +291,9 @@ async fn read_changed<T: Listed>(
         for row in page.data {
             let at = row.updated_at().and_then(parse_ts);
             note_newest(&mut out.newest, &row);
+            if let Some(t) = at {
+                seen_at.entry(t).or_default().insert(row.id());
+            }
             if cutoff.keeps(row.id(), at) {
                 out.rows.insert(row.id(), row);
             } else if at.is_some_and(|t| t < cutoff.after) {
@@ -291,7 +332,7 @@ async fn read_changed<T: Listed>(
             .strftime("%Y-%m-%d %H:%M:%S")
             .to_string();
         let mut filters = plan.filters.clone();
-        filters.push(("updated_at".into(), wall));
+        filters.push(("updated_at".into(), wall.clone()));
         let tie_plan = Plan {
             filters,
             cutoff: None,
@@ -299,6 +340,20 @@ async fn read_changed<T: Listed>(
         };
         let group = read_all::<T>(client, &tie_plan, &|_, _| {}).await?;
         out.pages += group.pages;
+        // The re-read must hold every row already read at that second; if it does not, the
+        // wall time sent was not the server's (a wrong --server-timezone), and rows could be
+        // missed silently.
+        let missing = seen_at.get(&t).map_or(0, |ids| {
+            ids.iter().filter(|id| !group.rows.contains_key(id)).count()
+        });
+        if missing > 0 {
+            return Err(Error::Config(format!(
+                "reading the {} changed at {wall} (server time) did not return {missing} of \
+                 them: is --server-timezone Krayin's APP_TIMEZONE ({})?",
+                T::NAME,
+                plan.server_tz.iana_name().unwrap_or("the zone given")
+            )));
+        }
         for (id, row) in group.rows {
             let at = row.updated_at().and_then(parse_ts);
             note_newest(&mut out.newest, &row);

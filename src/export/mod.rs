@@ -211,6 +211,15 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
             bail!("--summary summarizes leads (by stage, source, owner and month), not activities");
         }
     }
+    if let Some(SummaryTo::File(p)) = &opts.summary
+        && Format::from_path(p).is_none()
+    {
+        bail!(
+            "--summary {}: cannot tell the format from the extension; use .csv, .xlsx, \
+             .parquet or .jsonl",
+            p.display()
+        );
+    }
     if opts.summary == Some(SummaryTo::Sheet) && opts.format != Format::Xlsx {
         bail!("--summary without a file adds a sheet to an XLSX export: give it a file name");
     }
@@ -254,8 +263,10 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
         None
     };
 
-    // The cutoff: the watermark of the last run, or --since, whichever is later.
+    // The cutoff: the watermark of the last run, or --since, whichever is later; and how to
+    // name it in the report.
     let mut cutoff: Option<Cutoff> = None;
+    let mut changed_since: Option<String> = None;
     if let Some(s) = &previous {
         let after = s.watermark.parse::<Timestamp>().with_context(|| {
             format!("{}: bad watermark {:?}", state_path.display(), s.watermark)
@@ -264,6 +275,7 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
             after,
             seen: s.ids_at_watermark.iter().copied().collect(),
         });
+        changed_since = Some(s.watermark.clone());
     }
     if let Some(since) = opts.local.since {
         let just_before = since - jiff::SignedDuration::from_micros(1);
@@ -272,6 +284,7 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
                 after: just_before,
                 seen: HashSet::new(),
             });
+            changed_since = Some(iso(since));
         }
     }
 
@@ -290,6 +303,7 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
         concurrency: opts.concurrency.max(1),
         cutoff: cutoff.clone(),
         server_tz: opts.server_tz.clone(),
+        pin_watermark: opts.incremental && cutoff.is_none(),
     };
 
     let bar = opts.progress.then(|| {
@@ -399,8 +413,38 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
     }
     let write_secs = write_started.elapsed().as_secs_f64();
 
-    // The watermark moves only now that the output is in place.
     let watermark = newest.as_ref().map(|(t, _)| iso(*t));
+    let summary = Summary {
+        entity: opts.entity,
+        out: opts.out.display().to_string(),
+        format: opts.format,
+        rows: selected.height() as u64,
+        total,
+        read: read_rows,
+        pages,
+        requests: client.metrics().total_requests(),
+        incremental: opts.incremental,
+        changed_since,
+        watermark,
+        summary_file,
+        partitions,
+        system_activities_left_out: system_left_out,
+        fetch_secs,
+        write_secs,
+        duration_secs: started.elapsed().as_secs_f64(),
+        endpoints: client.metrics().report(),
+    };
+    // The run report first: a report that cannot be written must not cost a delta, so the
+    // watermark moves last, once everything else is in place.
+    if let Some(p) = &opts.report {
+        let text = serde_json::to_string_pretty(&summary)?;
+        write::atomically(p, |w| {
+            use std::io::Write;
+            w.write_all(text.as_bytes())?;
+            Ok(())
+        })?;
+    }
+    // The watermark moves only now that the output is in place.
     if opts.incremental {
         let next = match (&newest, &previous) {
             (Some((t, ids)), _) => Some((iso(*t), ids.iter().copied().collect())),
@@ -423,34 +467,6 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
         }
     }
 
-    let summary = Summary {
-        entity: opts.entity,
-        out: opts.out.display().to_string(),
-        format: opts.format,
-        rows: selected.height() as u64,
-        total,
-        read: read_rows,
-        pages,
-        requests: client.metrics().total_requests(),
-        incremental: opts.incremental,
-        changed_since: cutoff.as_ref().map(|c| iso(c.after)),
-        watermark,
-        summary_file,
-        partitions,
-        system_activities_left_out: system_left_out,
-        fetch_secs,
-        write_secs,
-        duration_secs: started.elapsed().as_secs_f64(),
-        endpoints: client.metrics().report(),
-    };
-    if let Some(p) = &opts.report {
-        let text = serde_json::to_string_pretty(&summary)?;
-        write::atomically(p, |w| {
-            use std::io::Write;
-            w.write_all(text.as_bytes())?;
-            Ok(())
-        })?;
-    }
     Ok(summary)
 }
 
@@ -477,8 +493,9 @@ fn canonical_query(o: &Options) -> String {
     let mut parts = Vec::new();
     let mut add = |k: &str, v: &[String]| {
         if !v.is_empty() {
-            let mut v: Vec<String> = v.iter().map(|s| s.trim().to_lowercase()).collect();
+            let mut v: Vec<String> = split(v).map(str::to_lowercase).collect();
             v.sort();
+            v.dedup();
             parts.push(format!("{k}={}", v.join(",")));
         }
     };
@@ -564,10 +581,23 @@ fn resolve_filters(
             .find(|u| eq(&u.email, o))
             .or_else(|| l.users.iter().find(|u| eq(&u.name, o)))
             .ok_or_else(|| {
-                unknown(
-                    "--owner",
-                    o,
-                    l.users.iter().map(|u| u.email.clone()).collect(),
+                // Not every user's e-mail in a log: the closest one, and where to see them all.
+                let closest = l
+                    .users
+                    .iter()
+                    .map(|u| {
+                        (
+                            strsim::jaro_winkler(&u.email.to_lowercase(), &o.to_lowercase()),
+                            u,
+                        )
+                    })
+                    .filter(|(score, _)| *score > 0.85)
+                    .max_by(|a, b| a.0.total_cmp(&b.0))
+                    .map(|(_, u)| format!(" (did you mean {}?)", u.email))
+                    .unwrap_or_default();
+                anyhow::anyhow!(
+                    "--owner {o:?}: Krayin has no user with this e-mail or name{closest}; \
+                     `krayin-etl lookups` lists them"
                 )
             })?;
         owners.push(u.id);
@@ -702,7 +732,9 @@ fn apply_local(frame: DataFrame, f: &LocalFilters, entity: Entity) -> anyhow::Re
 
 /// `--partition-by month`: `OUT/year=YYYY/month=MM/*.parquet` (Hive layout, read by DuckDB,
 /// Spark and Trino), by `created_at`. A full export replaces the folder's partitions; an
-/// incremental one adds a file per run to the partitions it touches.
+/// incremental one adds a file per run to the partitions it touches. Each file is renamed into
+/// place; a run failing between two months leaves the earlier months new and the later ones
+/// as they were (and the watermark unmoved, so the next run writes them again).
 fn write_partitions(
     frame: &DataFrame,
     selected: &DataFrame,
@@ -723,10 +755,10 @@ fn write_partitions(
     for key in &keys {
         let mask: BooleanChunked = months.iter().map(|m| m.unwrap_or("none") == key).collect();
         let part = selected.filter(&mask)?;
-        let dir = match key.split_once('-') {
-            Some((y, m)) => out.join(format!("year={y}")).join(format!("month={m}")),
-            None => out.join("year=__HIVE_DEFAULT_PARTITION__"),
-        };
+        let (y, m) = key
+            .split_once('-')
+            .unwrap_or(("__HIVE_DEFAULT_PARTITION__", "__HIVE_DEFAULT_PARTITION__"));
+        let dir = out.join(format!("year={y}")).join(format!("month={m}"));
         let file = if incremental {
             dir.join(format!("part-{stamp}.parquet"))
         } else {
@@ -736,17 +768,25 @@ fn write_partitions(
         written.push(file.display().to_string());
     }
     if !incremental {
-        // Months that no longer have rows: their old files would be read as current.
-        for entry in std::fs::read_dir(out)? {
-            let year = entry?.path();
+        // A full export is the whole truth: every other Parquet file of the layout goes (months
+        // that no longer have rows, and the deltas of earlier incremental runs, which could
+        // bring deleted leads back).
+        for year in std::fs::read_dir(out)? {
+            let year = year?.path();
             if !year.is_dir() || !name_starts(&year, "year=") {
                 continue;
             }
-            for m in std::fs::read_dir(&year)? {
-                let month = m?.path();
-                let file = month.join("data.parquet");
-                if file.exists() && !written.contains(&file.display().to_string()) {
-                    std::fs::remove_file(&file)?;
+            for month in std::fs::read_dir(&year)? {
+                let month = month?.path();
+                if !month.is_dir() || !name_starts(&month, "month=") {
+                    continue;
+                }
+                for file in std::fs::read_dir(&month)? {
+                    let file = file?.path();
+                    let parquet = file.extension().is_some_and(|e| e == "parquet");
+                    if parquet && !written.contains(&file.display().to_string()) {
+                        std::fs::remove_file(&file)?;
+                    }
                 }
             }
         }

@@ -12,7 +12,18 @@ use crate::util::{self, Workdir};
 
 type Rows = Vec<BTreeMap<String, String>>;
 
-const NUMERIC: &[&str] = &["id", "lead_value", "person_id", "organization_id"];
+const NUMERIC: &[&str] = &[
+    "id",
+    "lead_value",
+    "person_id",
+    "organization_id",
+    "leads",
+    "open",
+    "won",
+    "lost",
+    "lead_value_total",
+    "lead_value_average",
+];
 const DATES: &[&str] = &["expected_close_date"];
 
 fn num(f: f64) -> String {
@@ -175,6 +186,12 @@ fn with_samples() -> Workdir {
     w
 }
 
+/// Exit 2 (could not run) with `needle` in the message.
+fn refused(r: &util::Run, needle: &str) {
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains(needle), "expected {needle:?}: {r:?}");
+}
+
 fn by_id(rows: &Rows) -> BTreeMap<String, BTreeMap<String, String>> {
     rows.iter().map(|r| (r["id"].clone(), r.clone())).collect()
 }
@@ -183,7 +200,9 @@ fn by_id(rows: &Rows) -> BTreeMap<String, BTreeMap<String, String>> {
 fn the_imported_samples_come_back_the_same_in_every_format() {
     let w = with_samples();
     for ext in ["csv", "xlsx", "parquet", "jsonl"] {
-        let r = export(&w, "sb.db", &["--out", &format!("out/leads.{ext}")]);
+        let out = format!("out/leads.{ext}");
+        let summary = format!("out/summary.{ext}");
+        let r = export(&w, "sb.db", &["--out", &out, "--summary", &summary]);
         assert_eq!(r.code, 0, "{ext}: {r:?}");
     }
     let csv = read_csv(&w.path("out/leads.csv"));
@@ -252,6 +271,39 @@ fn the_imported_samples_come_back_the_same_in_every_format() {
         .find(|r| r["title"] == "ACME Corp: 50 seats")
         .unwrap();
     assert_eq!(acme["expected_close_date"], "2031-01-31");
+
+    // The summaries agree with the rows, in every format.
+    let total: f64 = csv
+        .iter()
+        .filter_map(|r| r["lead_value"].parse::<f64>().ok())
+        .sum();
+    let summaries = [
+        read_csv(&w.path("out/summary.csv")),
+        read_xlsx(&w.path("out/summary.xlsx"), "Summary"),
+        read_parquet(&w.path("out/summary.parquet")),
+        read_jsonl(&w.path("out/summary.jsonl")),
+    ];
+    for s in &summaries {
+        assert_eq!(s, &summaries[0]);
+        for dim in ["stage", "source", "owner", "month"] {
+            let rows: Vec<_> = s.iter().filter(|r| r["dimension"] == dim).collect();
+            let leads: f64 = rows
+                .iter()
+                .map(|r| r["leads"].parse::<f64>().unwrap())
+                .sum();
+            assert_eq!(leads, 10.0, "{dim}");
+            let value: f64 = rows
+                .iter()
+                .map(|r| r["lead_value_total"].parse::<f64>().unwrap())
+                .sum();
+            assert!((value - total).abs() < 1e-6, "{dim}: {value} vs {total}");
+        }
+        let won = s
+            .iter()
+            .find(|r| r["dimension"] == "stage" && r["value"] == "Won")
+            .unwrap();
+        assert_eq!(won["won"], "1");
+    }
 }
 
 #[test]
@@ -390,9 +442,20 @@ fn filters_are_sent_or_applied_and_unknown_names_are_refused() {
         r.stderr.contains("\"nope\"") && r.stderr.contains("person_emails"),
         "{r:?}"
     );
-    let r = export(&w, "sb.db", &["--out", "x.txt2"]);
+    let r = export(&w, "sb.db", &["--out", "x.csv", "--summary", "s.xls"]);
+    refused(&r, "--summary s.xls");
+    let r = export(
+        &w,
+        "sb.db",
+        &["--out", "x.csv", "--owner", "admin@example.co"],
+    );
     assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("--format"), "{r:?}");
+    assert!(
+        r.stderr.contains("did you mean admin@example.com?"),
+        "{r:?}"
+    );
+    let r = export(&w, "sb.db", &["--out", "x.txt2"]);
+    refused(&r, "--format");
     assert!(!w.path("x.csv").exists());
 }
 
@@ -467,7 +530,8 @@ fn incremental_exports_only_what_changed_and_a_quiet_rerun_costs_one_page() {
     };
     let (ids, rep) = run(&[]);
     assert_eq!(ids, (1..=25).collect());
-    assert_eq!(rep["pages"], 3, "{rep}");
+    // Three pages of ten, and the newest change read first (the watermark, before reading).
+    assert_eq!(rep["pages"], 4, "{rep}");
     let state: Value = serde_json::from_str(&w.read("d.csv.state.json")).unwrap();
     assert_eq!(state["watermark"], "2026-01-01T04:30:00.000000Z");
     assert_eq!(state["ids_at_watermark"].as_array().unwrap().len(), 25);
@@ -498,6 +562,28 @@ fn incremental_exports_only_what_changed_and_a_quiet_rerun_costs_one_page() {
     }
     let changed: Vec<u64> = [3, 7, 21].into_iter().chain(26..=37).collect();
     touch(&db, &changed, "2026-02-01 09:00:00");
+    // Told the wrong server zone, the read of the second cut by a page boundary finds nothing:
+    // refused, rather than rows skipped.
+    std::fs::copy(w.path("d.csv.state.json"), w.path("wrong.json")).unwrap();
+    let r = w.run_with(w.with_token(
+        &sb,
+        &token,
+        &[
+            "export",
+            "-q",
+            "--out",
+            "w.csv",
+            "--incremental",
+            "--state",
+            "wrong.json",
+            "--page-size",
+            "10",
+            "--server-timezone",
+            "UTC",
+        ],
+    ));
+    refused(&r, "--server-timezone");
+    assert!(!w.path("w.csv").exists());
     let (ids, rep) = run(&[]);
     assert_eq!(ids, changed.iter().copied().collect(), "{rep}");
     let rows = read_csv(&w.path("d.csv"));
@@ -524,8 +610,7 @@ fn incremental_exports_only_what_changed_and_a_quiet_rerun_costs_one_page() {
             "Won",
         ],
     ));
-    assert_eq!(r.code, 2, "{r:?}");
-    assert!(r.stderr.contains("another export"), "{r:?}");
+    refused(&r, "another export");
     drop(sb);
 }
 
@@ -642,8 +727,24 @@ fn activities_leave_out_system_entries_and_partitions_split_by_month() {
         [],
     )
     .unwrap();
+    // An incremental delta first (one file per run and month), then a full export: the full
+    // export is the whole truth and the delta files go.
+    let r = export(
+        &w,
+        "sb.db",
+        &["--out", "lake", "--partition-by", "month", "--incremental"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let deltas = walk(&w.path("lake"));
+    assert_eq!(deltas.len(), 2, "{deltas:?}");
+    assert!(
+        deltas
+            .iter()
+            .all(|p| p.to_string_lossy().contains("/part-"))
+    );
     let r = export(&w, "sb.db", &["--out", "lake", "--partition-by", "month"]);
     assert_eq!(r.code, 0, "{r:?}");
+    assert!(deltas.iter().all(|p| !p.exists()));
     let march = w.path("lake/year=2025/month=03/data.parquet");
     assert_eq!(read_parquet(&march).len(), 2);
     let total: usize = walk(&w.path("lake"))
