@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::api_args::ApiArgs;
 use super::input_args::InputArgs;
-use crate::pipeline::{self, report};
+use crate::pipeline;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -47,7 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "offline: names of sources, types, pipelines, stages and owners were not checked"
             );
         }
-        let reasons = report::reasons(&summary.rejections);
+        let reasons = summary.rejections.reasons();
         if !reasons.is_empty() {
             eprintln!("rejected by reason (stage, field, rows):");
             for ((stage, field), n) in reasons {

@@ -138,7 +138,7 @@ enum Msg {
 struct Tally {
     summary: Summary,
     /// Kept to be written sorted by row at the end: they are the bad rows, usually few.
-    rejections: Vec<Rejection>,
+    rejections: report::Rejections,
     /// Written as outcomes arrive, so memory does not grow with the file.
     successes: SuccessFile,
     done_since_sync: usize,
@@ -146,7 +146,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn handle(&mut self, written: Vec<Written>, journal: &mut Journal) {
+    fn handle(&mut self, written: Vec<Written>, journal: &mut Journal) -> anyhow::Result<()> {
         for w in written {
             let row = w.item.row.provenance.row;
             let title = w.item.lead.title.clone();
@@ -224,7 +224,7 @@ impl Tally {
                         // Every next request would fail the same way.
                         self.stopped = Some(Stopped::AuthFailed);
                     }
-                    self.rejections.push(r.clone());
+                    self.rejections.push(r)?;
                 }
             }
             // Only a settled fate is journalled: an unsettled row keeps its intent, so the
@@ -250,6 +250,7 @@ impl Tally {
                 self.done_since_sync += 1;
             }
         }
+        Ok(())
     }
 }
 
@@ -443,7 +444,7 @@ pub async fn run(
             input: opts.job.input.display().to_string(),
             ..Summary::default()
         },
-        rejections: Vec::new(),
+        rejections: report::Rejections::default(),
         successes: SuccessFile::create(&success_path)?,
         done_since_sync: 0,
         stopped: None,
@@ -473,7 +474,7 @@ pub async fn run(
             match msg {
                 Msg::Rejected(r) => {
                     tally.summary.rejected += 1;
-                    tally.rejections.push(r);
+                    tally.rejections.push(&r)?;
                 }
                 Msg::Duplicate(item, first) => {
                     tally.summary.skipped += 1;
@@ -516,7 +517,7 @@ pub async fn run(
         while let Some(group) = groups.next() {
             while in_flight.len() >= opts.concurrency.max(1) {
                 if let Some(written) = in_flight.next().await {
-                    tally.handle(written, &mut journal);
+                    tally.handle(written, &mut journal)?;
                     progress.update(rows_read.load(Ordering::Relaxed), &tally.summary);
                 }
             }
@@ -553,14 +554,14 @@ pub async fn run(
     // Stop the reader (if still going) and let what was sent finish.
     drop(rx);
     while let Some(written) = in_flight.next().await {
-        tally.handle(written, &mut journal);
+        tally.handle(written, &mut journal)?;
     }
     journal.sync()?;
     let _ = reader.await;
     progress.finish();
     let Tally {
         mut summary,
-        rejections,
+        mut rejections,
         successes,
         stopped,
         ..
@@ -595,7 +596,7 @@ pub async fn run(
             .errors
             .clone()
             .unwrap_or_else(|| report::default_error_path(&opts.job.input, spreadsheet));
-        report::write_error_report(&path, &headers, &rejections)?;
+        report::write_error_report(&path, &headers, &mut rejections)?;
         summary.error_report = Some(path.display().to_string());
     }
     successes.finish(&success_path)?;

@@ -20,7 +20,6 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use crate::krayin::{Client, Lookups};
-use crate::record::Rejection;
 use map::Mapper;
 use map::spec::MappingFile;
 use read::{ReadOptions, SheetSelector, Source};
@@ -108,7 +107,7 @@ pub struct CheckSummary {
     pub rows: u64,
     pub valid: u64,
     pub blank: u64,
-    pub rejections: Vec<Rejection>,
+    pub rejections: report::Rejections,
     pub warnings: u64,
     pub error_report: Option<PathBuf>,
     pub names_checked: bool,
@@ -145,7 +144,7 @@ pub async fn check(job: &Job, client: Option<&Client>) -> anyhow::Result<CheckSu
             let row = match item {
                 Ok(row) => row,
                 Err(rejection) => {
-                    s.rejections.push(rejection);
+                    s.rejections.push(&rejection)?;
                     continue;
                 }
             };
@@ -157,21 +156,21 @@ pub async fn check(job: &Job, client: Option<&Client>) -> anyhow::Result<CheckSu
                     s.valid += 1;
                     s.warnings += lead.warnings.len() as u64;
                 }
-                Err(r) => s.rejections.push(r),
+                Err(r) => s.rejections.push(&r)?,
             }
         }
         s.names_checked = mapper.resolves_names();
-        s
+        anyhow::Ok(s)
     })
     .await
-    .context("the check stopped unexpectedly")?;
+    .context("the check stopped unexpectedly")??;
     summary.blank = blank.load(std::sync::atomic::Ordering::Relaxed);
     if !summary.rejections.is_empty() {
         let path = job
             .errors
             .clone()
             .unwrap_or_else(|| report::default_error_path(&job.input, spreadsheet));
-        report::write_error_report(&path, &headers, &summary.rejections)?;
+        report::write_error_report(&path, &headers, &mut summary.rejections)?;
         summary.error_report = Some(path);
     }
     Ok(summary)

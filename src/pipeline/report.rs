@@ -6,11 +6,14 @@
 //! problems of one row are joined with ` | `, so the row appears once). A user can fix the
 //! cells by hand and import the file again with the same mapping: the added columns are
 //! ignored, because a mapping names the columns it reads. Rows are written in input order.
+//! Refused rows wait on disk ([`Rejections`]), not in memory, until the report is written.
 //! CSV cells that a spreadsheet would run as formulas are neutralized with a leading `'`,
 //! while a value such as `+5511999999999` is left importable.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
 
 use crate::record::{Rejection, Stage};
 
@@ -81,21 +84,129 @@ fn header(original: &[String], widest: usize) -> Vec<String> {
     h
 }
 
-/// Writes the report; `rejections` in any order (they are sorted by row here).
+/// Refused rows, kept on disk as they come: a file where every row is refused (a wrong
+/// mapping on a million-row drop) must not hold its rows in memory. Each rejection is one CSV
+/// record in an anonymous temporary file; memory keeps 24 bytes a row (row number, offset,
+/// length) to sort the report by row at the end, and the counts by reason.
+#[derive(Default)]
+pub struct Rejections {
+    spool: Option<std::fs::File>,
+    end: u64,
+    index: Vec<(u64, u64, u32)>,
+    widest: usize,
+    reasons: BTreeMap<(Stage, String), u64>,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Rejections {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rejections")
+            .field("len", &self.index.len())
+            .finish()
+    }
+}
+
+impl Rejections {
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// Counted by stage and field, for the summary ("rejected by reason").
+    pub fn reasons(&self) -> &BTreeMap<(Stage, String), u64> {
+        &self.reasons
+    }
+
+    pub fn push(&mut self, r: &Rejection) -> anyhow::Result<()> {
+        use std::io::Write;
+        for p in &r.problems {
+            *self.reasons.entry((r.stage, p.field.clone())).or_default() += 1;
+        }
+        self.widest = self.widest.max(r.cells.len());
+        let (row, cells) = line(r, 0);
+        self.buf.clear();
+        {
+            let mut w = csv::Writer::from_writer(&mut self.buf);
+            w.write_field(r.cells.len().to_string())?;
+            w.write_record(&cells)?;
+            w.flush()?;
+        }
+        let spool = match &mut self.spool {
+            Some(f) => f,
+            None => self.spool.insert(
+                tempfile::tempfile()
+                    .context("cannot create a temporary file for the error report")?,
+            ),
+        };
+        spool
+            .write_all(&self.buf)
+            .context("cannot spool a refused row to a temporary file")?;
+        self.index.push((row, self.end, self.buf.len() as u32));
+        self.end += self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// Every rejection, in row order (a row refused several times keeps its arrival order),
+    /// each line padded to the widest row. Rejections mostly arrive in row order: then the
+    /// spool is read straight through; otherwise record by record at their offsets.
+    fn lines(
+        &mut self,
+    ) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<Vec<String>>> + '_>> {
+        use std::io::{Read, Seek, SeekFrom};
+        self.index.sort_by_key(|(row, _, _)| *row);
+        let widest = self.widest;
+        let Some(spool) = self.spool.as_mut() else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        let padded = move |rec: csv::StringRecord| -> anyhow::Result<Vec<String>> {
+            let original: usize = rec.get(0).unwrap_or("0").parse()?;
+            let mut cells: Vec<String> = rec.iter().skip(1).map(str::to_string).collect();
+            // [row, original..., added...]: pad the original cells to the widest row.
+            let at = 1 + original;
+            cells.splice(
+                at..at,
+                std::iter::repeat_n(String::new(), widest.saturating_sub(original)),
+            );
+            Ok(cells)
+        };
+        fn reader<R: std::io::Read>(r: R) -> csv::Reader<R> {
+            csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(r)
+        }
+        spool.seek(SeekFrom::Start(0))?;
+        if self.index.windows(2).all(|w| w[0].1 < w[1].1) {
+            let records = reader(std::io::BufReader::new(&*spool)).into_records();
+            return Ok(Box::new(records.map(move |rec| padded(rec?))));
+        }
+        let mut buf = Vec::new();
+        let file: &std::fs::File = spool;
+        Ok(Box::new(self.index.iter().map(move |(_, offset, len)| {
+            let mut f = file;
+            f.seek(SeekFrom::Start(*offset))?;
+            buf.resize(*len as usize, 0);
+            f.read_exact(&mut buf)?;
+            let rec = reader(&buf[..])
+                .records()
+                .next()
+                .context("a spooled rejection is missing")??;
+            padded(rec)
+        })))
+    }
+}
+
+/// Writes the report, sorted by row.
 pub fn write_error_report(
     path: &Path,
     headers: &[String],
-    rejections: &[Rejection],
+    rejections: &mut Rejections,
 ) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    let widest = rejections
-        .iter()
-        .map(|r| r.cells.len())
-        .max()
-        .unwrap_or(0)
-        .max(headers.len());
-    let mut lines: Vec<(u64, Vec<String>)> = rejections.iter().map(|r| line(r, widest)).collect();
-    lines.sort_by_key(|(row, _)| *row);
+    let widest = rejections.widest.max(headers.len());
+    rejections.widest = widest;
     let head = header(headers, widest);
     let is_xlsx = path
         .extension()
@@ -109,14 +220,14 @@ pub fn write_error_report(
         .with_context(|| format!("cannot write the error report in {}", dir.display()))?;
     if is_xlsx {
         let mut wb = rust_xlsxwriter::Workbook::new();
-        let sheet = wb.add_worksheet();
+        let sheet = wb.add_worksheet_with_constant_memory()?;
         sheet.set_name("Errors")?;
         let bold = rust_xlsxwriter::Format::new().set_bold();
         for (c, h) in head.iter().enumerate() {
             sheet.write_string_with_format(0, c as u16, h, &bold)?;
         }
-        for (r, (_, cells)) in lines.iter().enumerate() {
-            for (c, v) in cells.iter().enumerate() {
+        for (r, cells) in rejections.lines()?.enumerate() {
+            for (c, v) in cells?.iter().enumerate() {
                 // Strings stay strings in XLSX: nothing is run as a formula.
                 sheet.write_string((r + 1) as u32, c as u16, v)?;
             }
@@ -125,27 +236,16 @@ pub fn write_error_report(
         wb.save(tmp.path())
             .with_context(|| format!("cannot write {}", path.display()))?;
     } else {
-        let mut w = csv::Writer::from_writer(tmp.as_file());
+        let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file()));
         w.write_record(&head)?;
-        for (_, cells) in &lines {
-            w.write_record(cells.iter().map(|c| neutralize(c)))?;
+        for cells in rejections.lines()? {
+            w.write_record(cells?.iter().map(|c| neutralize(c)))?;
         }
         w.flush()?;
     }
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
-}
-
-/// Rejections counted by stage and field, for the summary ("rejected by reason").
-pub fn reasons(rejections: &[Rejection]) -> BTreeMap<(Stage, String), u64> {
-    let mut out = BTreeMap::new();
-    for r in rejections {
-        for p in &r.problems {
-            *out.entry((r.stage, p.field.clone())).or_default() += 1;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -209,7 +309,11 @@ mod tests {
                 )],
             ),
         ];
-        write_error_report(&path, &headers, &rs).unwrap();
+        let mut log = Rejections::default();
+        for r in &rs {
+            log.push(r).unwrap();
+        }
+        write_error_report(&path, &headers, &mut log).unwrap();
         let got = std::fs::read_to_string(&path).unwrap();
         let want = "\
 source_row,name,email,extra_3,error_stage,error_field,error_column,error_value,error_message
@@ -220,15 +324,49 @@ source_row,name,email,extra_3,error_stage,error_field,error_column,error_value,e
     }
 
     #[test]
+    fn spooled_rejections_come_back_sorted_padded_and_counted() {
+        let mut log = Rejections::default();
+        let p = |f: &str| vec![Problem::new(f, "v", "m")];
+        for (row, cells, field) in [
+            (5, &["a"][..], "x"),
+            (2, &["b", "c", "d"][..], "y"),
+            (9, &[][..], "x"),
+            (2, &["e"][..], "z"),
+        ] {
+            log.push(&rej(row, cells, p(field))).unwrap();
+        }
+        assert_eq!(log.len(), 4);
+        let got: Vec<Vec<String>> = log.lines().unwrap().map(|l| l.unwrap()).collect();
+        let firsts: Vec<(&str, &str)> =
+            got.iter().map(|l| (l[0].as_str(), l[1].as_str())).collect();
+        assert_eq!(firsts, [("2", "b"), ("2", "e"), ("5", "a"), ("9", "")]);
+        assert!(
+            got.iter().all(|l| l.len() == 1 + 3 + ADDED.len()),
+            "{got:?}"
+        );
+        assert_eq!(
+            got[1][1..4],
+            ["e".to_string(), String::new(), String::new()]
+        );
+        assert_eq!(log.reasons()[&(Stage::Validate, "x".to_string())], 2);
+        // In arrival order, the spool is read straight through, with the same lines.
+        let mut sorted = Rejections::default();
+        for l in [(2, "b"), (5, "a")] {
+            sorted.push(&rej(l.0, &[l.1], p("x"))).unwrap();
+        }
+        let got: Vec<Vec<String>> = sorted.lines().unwrap().map(|l| l.unwrap()).collect();
+        assert_eq!(got[0][..2], ["2".to_string(), "b".to_string()]);
+        assert_eq!(got.len(), 2);
+    }
+
+    #[test]
     fn xlsx_report_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("leads.errors.xlsx");
-        write_error_report(
-            &path,
-            &["a".into()],
-            &[rej(2, &["=1+1"], vec![Problem::new("x", "y", "z")])],
-        )
-        .unwrap();
+        let mut log = Rejections::default();
+        log.push(&rej(2, &["=1+1"], vec![Problem::new("x", "y", "z")]))
+            .unwrap();
+        write_error_report(&path, &["a".into()], &mut log).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..2], b"PK", "a zip container");
     }
