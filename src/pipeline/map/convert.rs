@@ -237,7 +237,7 @@ pub fn parse_phone(input: &str, region: Option<&str>) -> Result<String, String> 
             format!("{s:?} is not a phone number")
         }
     })?;
-    if !phonenumber::is_valid(&number) {
+    if !super::phone::is_valid(&number) {
         return Err(format!("{s:?} is not a valid phone number for its country"));
     }
     Ok(number.format().mode(phonenumber::Mode::E164).to_string())
