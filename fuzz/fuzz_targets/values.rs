@@ -1,9 +1,11 @@
-//! Number, date and phone parsing on any text, in every locale and format the mapping offers.
+//! Number, date and phone parsing on any text, in every locale and format the mapping offers;
+//! phone validity checked against the `phonenumber` crate's own.
 #![no_main]
 
 use krayin_etl::pipeline::map::convert::{
     DateFormat, NumberLocale, parse_date, parse_number, parse_phone,
 };
+use krayin_etl::pipeline::map::phone;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|s: &str| {
@@ -24,4 +26,11 @@ fuzz_target!(|s: &str| {
     let _ = parse_date(s, &formats);
     let _ = parse_phone(s, Some("BR"));
     let _ = parse_phone(s, None);
+    // Our phone validity is the crate's decision, made faster: never a different answer.
+    use phonenumber::country::Id;
+    for region in [None, Some(Id::BR), Some(Id::US), Some(Id::GB), Some(Id::PT)] {
+        if let Ok(n) = phonenumber::parse(region, s) {
+            assert_eq!(phone::is_valid(&n), phonenumber::is_valid(&n), "{s:?} {region:?}");
+        }
+    }
 });

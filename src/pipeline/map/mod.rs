@@ -11,7 +11,7 @@
 //! Not here: what is repeated across rows of the file ([`crate::pipeline::validate`]).
 
 pub mod convert;
-mod phone;
+pub mod phone;
 pub mod spec;
 pub mod suggest;
 
