@@ -376,15 +376,16 @@ pub async fn run(
                 mapper.column_of("person.emails"),
                 mapper.column_of("person.phones"),
             );
-            // Fingerprints as numbers: 16 bytes a row, not a 32-character string.
-            let mut seen: HashMap<u128, u64> = HashMap::new();
+            // Fingerprints as numbers (16 bytes, not a 32-character string), on disk past
+            // half a million rows.
+            let mut seen: crate::pipeline::seen::Seen<u128> = Default::default();
             for item in source.rows {
                 rows_read.fetch_add(1, Ordering::Relaxed);
                 let msg = match item {
                     Err(r) => Msg::Rejected(r),
                     Ok(row) => match mapper.map(&row, today) {
                         Err(r) => Msg::Rejected(r),
-                        Ok(lead) => match checks.check(&row, &lead) {
+                        Ok(lead) => match checks.check(&row, &lead)? {
                             Err(r) => Msg::Rejected(r),
                             Ok(key) => {
                                 warnings.fetch_add(lead.warnings.len() as u64, Ordering::Relaxed);
@@ -401,10 +402,10 @@ pub async fn run(
                                     fp: fp.clone(),
                                 });
                                 let n = u128::from_str_radix(&fp, 16).unwrap_or_default();
-                                match seen.get(&n) {
-                                    Some(first) => Msg::Duplicate(item, *first),
+                                match seen.get(n)? {
+                                    Some((first, _)) => Msg::Duplicate(item, first),
                                     None => {
-                                        seen.insert(n, item.row.provenance.row);
+                                        seen.insert_first(n, (item.row.provenance.row, 0))?;
                                         Msg::Item(item)
                                     }
                                 }
@@ -417,6 +418,7 @@ pub async fn run(
                     break;
                 }
             }
+            anyhow::Ok(())
         })
     };
 
@@ -557,7 +559,9 @@ pub async fn run(
         tally.handle(written, &mut journal)?;
     }
     journal.sync()?;
-    let _ = reader.await;
+    // The reader failing (its checks' temporary storage, not a bad row) stops the run after
+    // what was sent is journalled: the next run continues from the journal.
+    reader.await.context("the reader stopped unexpectedly")??;
     progress.finish();
     let Tally {
         mut summary,

@@ -12,6 +12,7 @@ pub mod journal;
 pub mod map;
 pub mod read;
 pub mod report;
+pub mod seen;
 pub mod validate;
 pub mod write;
 
@@ -148,10 +149,11 @@ pub async fn check(job: &Job, client: Option<&Client>) -> anyhow::Result<CheckSu
                     continue;
                 }
             };
-            match mapper
-                .map(&row, today)
-                .and_then(|lead| file_checks.check(&row, &lead).map(|_| lead))
-            {
+            let checked = match mapper.map(&row, today) {
+                Ok(lead) => file_checks.check(&row, &lead)?.map(|_| lead),
+                Err(r) => Err(r),
+            };
+            match checked {
                 Ok(lead) => {
                     s.valid += 1;
                     s.warnings += lead.warnings.len() as u64;

@@ -7,10 +7,9 @@
 //! would refuse it with a bare "already taken". Rows whose e-mails belong to two different
 //! earlier persons are refused too: they would merge two people.
 
-use std::collections::HashMap;
-
 use crate::krayin::normalize_email;
 use crate::pipeline::map::MappedLead;
+use crate::pipeline::seen::Seen;
 use crate::record::{Problem, Rejection, Row, Stage};
 
 /// The in-file identity of a person: rows with the same key are the same person. A hash of
@@ -24,11 +23,11 @@ pub struct FileChecks {
     email_column: Option<String>,
     phone_column: Option<String>,
     /// hash of the normalized e-mail → (person, first row). Hashes, not strings: this map
-    /// grows with the file, and 24 bytes an entry keep a million-row file in tens of
-    /// megabytes. (A 64-bit collision would merge two people: odds ~1e-8 at a million.)
-    emails: HashMap<u64, (PersonKey, u64)>,
+    /// grows with the file (in memory up to half a million entries, then on disk). (A
+    /// 64-bit collision would merge two people: odds ~1e-8 at a million.)
+    emails: Seen<u64>,
     /// hash of the E.164 phone → (person, first row).
-    phones: HashMap<u64, (PersonKey, u64)>,
+    phones: Seen<u64>,
 }
 
 fn hash(s: &str) -> u64 {
@@ -45,8 +44,13 @@ impl FileChecks {
         }
     }
 
-    /// Checks `lead` (mapped from `row`) against the rows before it; returns its person key.
-    pub fn check(&mut self, row: &Row, lead: &MappedLead) -> Result<PersonKey, Rejection> {
+    /// Checks `lead` (mapped from `row`) against the rows before it; returns its person key,
+    /// or the row's rejection. The outer error is a failure of the checks' own storage.
+    pub fn check(
+        &mut self,
+        row: &Row,
+        lead: &MappedLead,
+    ) -> anyhow::Result<Result<PersonKey, Rejection>> {
         let mut problems = Vec::new();
         let emails: Vec<u64> = lead
             .person
@@ -56,10 +60,10 @@ impl FileChecks {
             .collect();
         let mut known: Vec<(PersonKey, u64, &str)> = Vec::new();
         for (e, h) in lead.person.emails.iter().zip(&emails) {
-            if let Some((k, r)) = self.emails.get(h)
-                && !known.iter().any(|(kk, _, _)| kk == k)
+            if let Some((k, r)) = self.emails.get(*h)?
+                && !known.iter().any(|(kk, _, _)| *kk == k)
             {
-                known.push((*k, *r, e));
+                known.push((k, r, e));
             }
         }
         if known.len() > 1 {
@@ -85,8 +89,8 @@ impl FileChecks {
         };
         let phones: Vec<u64> = lead.person.phones.iter().map(|p| hash(p)).collect();
         for (p, h) in lead.person.phones.iter().zip(&phones) {
-            if let Some((k, r)) = self.phones.get(h)
-                && *k != key
+            if let Some((k, r)) = self.phones.get(*h)?
+                && k != key
             {
                 problems.push(
                     Problem::new(
@@ -102,16 +106,16 @@ impl FileChecks {
             }
         }
         if !problems.is_empty() {
-            return Err(Rejection::new(row, Stage::Validate, problems));
+            return Ok(Err(Rejection::new(row, Stage::Validate, problems)));
         }
         let at = row.provenance.row;
         for h in emails {
-            self.emails.entry(h).or_insert((key, at));
+            self.emails.insert_first(h, (key, at))?;
         }
         for h in phones {
-            self.phones.entry(h).or_insert((key, at));
+            self.phones.insert_first(h, (key, at))?;
         }
-        Ok(key)
+        Ok(Ok(key))
     }
 }
 
@@ -155,14 +159,20 @@ mod tests {
         }
     }
 
+    impl FileChecks {
+        fn t(&mut self, row: &Row, lead: &MappedLead) -> Result<PersonKey, Rejection> {
+            self.check(row, lead).unwrap()
+        }
+    }
+
     #[test]
     fn same_email_is_one_person() {
         let mut c = FileChecks::default();
         let a = c
-            .check(&row(2), &lead(&["Jane@x.test"], &["+5511999990000"]))
+            .t(&row(2), &lead(&["Jane@x.test"], &["+5511999990000"]))
             .unwrap();
         let b = c
-            .check(&row(3), &lead(&["jane@x.test"], &["+5511999990000"]))
+            .t(&row(3), &lead(&["jane@x.test"], &["+5511999990000"]))
             .unwrap();
         assert_eq!(a, b);
     }
@@ -170,24 +180,24 @@ mod tests {
     #[test]
     fn a_shared_phone_on_another_person_rejects_the_later_row() {
         let mut c = FileChecks::default();
-        c.check(&row(2), &lead(&["a@x.test"], &["+5511999990000"]))
+        c.t(&row(2), &lead(&["a@x.test"], &["+5511999990000"]))
             .unwrap();
         let r = c
-            .check(&row(5), &lead(&["b@x.test"], &["+5511999990000"]))
+            .t(&row(5), &lead(&["b@x.test"], &["+5511999990000"]))
             .unwrap_err();
         assert_eq!(r.problems[0].field, "person.phones");
         assert!(r.problems[0].message.contains("row 2"));
         // The rejected row left nothing behind: b@x.test is still free.
-        c.check(&row(6), &lead(&["b@x.test"], &[])).unwrap();
+        c.t(&row(6), &lead(&["b@x.test"], &[])).unwrap();
     }
 
     #[test]
     fn emails_of_two_people_on_one_row_are_refused() {
         let mut c = FileChecks::default();
-        c.check(&row(2), &lead(&["a@x.test"], &[])).unwrap();
-        c.check(&row(3), &lead(&["b@x.test"], &[])).unwrap();
+        c.t(&row(2), &lead(&["a@x.test"], &[])).unwrap();
+        c.t(&row(3), &lead(&["b@x.test"], &[])).unwrap();
         let r = c
-            .check(&row(4), &lead(&["a@x.test", "b@x.test"], &[]))
+            .t(&row(4), &lead(&["a@x.test", "b@x.test"], &[]))
             .unwrap_err();
         assert!(r.problems[0].message.contains("row 2") && r.problems[0].message.contains("row 3"));
     }
