@@ -112,7 +112,7 @@ pub struct Fetched<T> {
     pub reread: bool,
 }
 
-/// Progress callback: rows read so far, the server's total.
+/// Progress callback: rows read so far, the server's total (0 when not known ahead).
 pub type OnPage<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 
 pub fn parse_ts(s: &str) -> Option<Timestamp> {
@@ -301,7 +301,8 @@ async fn read_changed<T: Listed>(
             }
             *tail = at;
         }
-        on_page(out.rows.len() as u64, total);
+        // How many changed is not known ahead (`meta.total` counts them all): no total.
+        on_page(out.rows.len() as u64, 0);
         reached
     };
     let mut reached = take(first, &mut out, &mut previous_tail);
