@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 pub const SPILL_AFTER: usize = 458_752;
 
 /// SQLite's page cache for a spilled set, in KiB.
-const CACHE_KIB: i64 = 8 * 1024;
+const CACHE_KIB: i64 = 16 * 1024;
 
 /// Inserts between commits once on disk.
 const COMMIT_EVERY: u64 = 100_000;
