@@ -15,7 +15,7 @@ use krayin_etl::pipeline::validate::FileChecks;
 
 const ROWS: usize = 20_000;
 
-fn lookups() -> Lookups {
+pub fn lookups() -> Lookups {
     let item = |id, name: &str| NamedItem {
         id,
         name: name.into(),

@@ -15,6 +15,7 @@ pub mod phone;
 pub mod spec;
 pub mod suggest;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -56,7 +57,8 @@ pub struct Compiled {
     required: bool,
     locale: NumberLocale,
     dates: Vec<DateFormat>,
-    region: Option<String>,
+    /// `phone_region` (the field's, else the settings'), parsed once.
+    region: Option<phonenumber::country::Id>,
 }
 
 impl Compiled {
@@ -130,12 +132,11 @@ impl Compiled {
             .phone_region
             .clone()
             .or_else(|| settings.phone_region.clone());
-        if let Some(r) = &region {
-            convert::parse_phone("+1 202 555 0123", Some(r))
-                .map(|_| ())
-                .or_else(|e| if e.contains("region") { Err(e) } else { Ok(()) })
-                .map_err(err)?;
-        }
+        let region = region
+            .as_deref()
+            .map(convert::phone_region)
+            .transpose()
+            .map_err(err)?;
         Ok(Compiled {
             target: target.to_string(),
             column: match &input {
@@ -160,40 +161,45 @@ impl Compiled {
     }
 
     /// The raw text for this row (after default, trim, replace and case); `None` if empty.
-    fn text(&self, cells: &[String]) -> Option<String> {
-        let raw = match &self.input {
-            Input::Column(i) => cells.get(*i).cloned(),
-            Input::Template(p) => convert::render(p, cells),
-            Input::Constant(v) => Some(v.clone()),
-            Input::Nothing => None,
+    /// Borrowed from the row (or the mapping) unless a template, a replacement or a case
+    /// change made a new string: mapping a row allocates only what the lead keeps.
+    fn text<'a>(&'a self, cells: &'a [String]) -> Option<Cow<'a, str>> {
+        let mut v: Cow<'a, str> = match &self.input {
+            Input::Column(i) => Cow::Borrowed(cells.get(*i).map(String::as_str).unwrap_or("")),
+            Input::Template(p) => convert::render(p, cells).map_or(Cow::Borrowed(""), Cow::Owned),
+            Input::Constant(v) => Cow::Borrowed(v),
+            Input::Nothing => Cow::Borrowed(""),
         };
-        let mut v = raw.unwrap_or_default();
         if self.trim {
-            v = v.trim().to_string();
+            v = match v {
+                Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+                Cow::Owned(o) if o.trim().len() == o.len() => Cow::Owned(o),
+                Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+            };
         }
         if v.is_empty() {
-            v = self.default.clone().unwrap_or_default();
+            v = Cow::Borrowed(self.default.as_deref().unwrap_or(""));
         }
         if !self.replace.is_empty()
             && let Some(r) = self.replace.get(&convert::fold(&v))
         {
-            v = r.clone();
+            v = Cow::Borrowed(r);
         }
         if let Some(c) = &self.case {
-            v = convert::apply_case(&v, c);
+            v = Cow::Owned(convert::apply_case(&v, c));
         }
         (!v.is_empty()).then_some(v)
     }
 
     /// Several values (split), each trimmed, empties dropped.
-    fn values(&self, cells: &[String]) -> Vec<String> {
-        let Some(t) = self.text(cells) else {
+    fn values<'a>(&self, text: Option<&'a str>) -> Vec<&'a str> {
+        let Some(t) = text else {
             return Vec::new();
         };
         match &self.split {
             Some(seps) => t
                 .split(|c| seps.contains(&c))
-                .map(|s| s.trim().to_string())
+                .map(str::trim)
                 .filter(|s| !s.is_empty())
                 .collect(),
             None => vec![t],
@@ -513,19 +519,71 @@ impl Resolver {
     }
 }
 
-/// (target, pipeline id, value as written).
-type LookupKey = (&'static str, u64, String);
+/// The targets a mapping can set besides custom attributes, in [`MappingFile::fields`]' order.
+/// A compiled field sits at its target's position, so mapping a row finds its fields by index.
+const TARGETS: [&str; 19] = [
+    "lead.title",
+    "lead.description",
+    "lead.lead_value",
+    "lead.expected_close_date",
+    "lead.source",
+    "lead.type",
+    "lead.pipeline",
+    "lead.stage",
+    "lead.owner",
+    "person.name",
+    "person.emails",
+    "person.phones",
+    "person.job_title",
+    "organization.name",
+    "organization.address",
+    "organization.city",
+    "organization.state",
+    "organization.postcode",
+    "organization.country",
+];
+
+/// Positions in [`TARGETS`].
+mod slot {
+    pub const TITLE: usize = 0;
+    pub const DESCRIPTION: usize = 1;
+    pub const LEAD_VALUE: usize = 2;
+    pub const CLOSE_DATE: usize = 3;
+    pub const SOURCE: usize = 4;
+    pub const TYPE: usize = 5;
+    pub const PIPELINE: usize = 6;
+    pub const STAGE: usize = 7;
+    pub const OWNER: usize = 8;
+    pub const PERSON_NAME: usize = 9;
+    pub const EMAILS: usize = 10;
+    pub const PHONES: usize = 11;
+    pub const JOB_TITLE: usize = 12;
+    pub const ORG_NAME: usize = 13;
+    pub const ORG_ADDRESS: usize = 14;
+    pub const ORG_CITY: usize = 15;
+    pub const ORG_STATE: usize = 16;
+    pub const ORG_POSTCODE: usize = 17;
+    pub const ORG_COUNTRY: usize = 18;
+}
+
+/// Resolved names of one look-up target within one pipeline: value as written → id or the
+/// message. Looked up by `&str`, so a hit allocates nothing.
+type LookupCache = Vec<((&'static str, u64), HashMap<String, Result<u64, String>>)>;
 
 /// A compiled mapping: everything needed to map rows of one file.
 pub struct Mapper {
-    fields: BTreeMap<String, Compiled>,
+    /// By position in [`TARGETS`].
+    fields: [Option<Compiled>; TARGETS.len()],
+    /// Positions of the fields marked `required`, in the targets' alphabetical order (the
+    /// order their problems are listed in).
+    required: Vec<usize>,
     attributes: Vec<(String, Compiled)>,
     pub settings: spec::Settings,
     pub spec: MappingFile,
     tz: jiff::tz::TimeZone,
     resolver: Option<Resolver>,
-    /// Each distinct (target, value) resolved once per run.
-    cache: Mutex<HashMap<LookupKey, Result<u64, String>>>,
+    /// Each distinct (target, pipeline, value) resolved once per run.
+    cache: Mutex<LookupCache>,
 }
 
 impl Mapper {
@@ -565,17 +623,25 @@ impl Mapper {
                 "every lead needs a person: map person.name".into(),
             ));
         }
-        let mut fields = BTreeMap::new();
+        let mut fields: [Option<Compiled>; TARGETS.len()] = Default::default();
         let mut attributes = Vec::new();
         for (target, f) in spec.fields() {
             let c = Compiled::compile(&target, f, headers, &settings, file)?;
             match target.strip_prefix("attributes.") {
                 Some(code) => attributes.push((code.to_string(), c)),
                 None => {
-                    fields.insert(target, c);
+                    let at = TARGETS
+                        .iter()
+                        .position(|t| *t == target)
+                        .expect("MappingFile::fields lists only TARGETS and attributes");
+                    fields[at] = Some(c);
                 }
             }
         }
+        let mut required: Vec<usize> = (0..TARGETS.len())
+            .filter(|i| fields[*i].as_ref().is_some_and(|c| c.required))
+            .collect();
+        required.sort_by_key(|i| TARGETS[*i]);
         for key in &settings.key {
             let known = matches!(key.as_str(), "title" | "person.emails" | "person.name")
                 || key
@@ -613,12 +679,13 @@ impl Mapper {
         let resolver = lookups.map(Resolver::new);
         let mapper = Mapper {
             fields,
+            required,
             attributes,
             settings,
             spec,
             tz,
             resolver,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(Vec::new()),
         };
         // Constants naming a source, stage… are checked now, not on every row.
         if let Some(r) = &mapper.resolver {
@@ -633,18 +700,22 @@ impl Mapper {
                 }
             }
             let empty: Vec<String> = Vec::new();
-            for target in [
-                "lead.source",
-                "lead.type",
-                "lead.pipeline",
-                "lead.stage",
-                "lead.owner",
+            let pipeline_text = mapper.fields[slot::PIPELINE]
+                .as_ref()
+                .and_then(|c| c.text(&empty));
+            for at in [
+                slot::SOURCE,
+                slot::TYPE,
+                slot::PIPELINE,
+                slot::STAGE,
+                slot::OWNER,
             ] {
-                if let Some(c) = mapper.fields.get(target)
+                let target = TARGETS[at];
+                if let Some(c) = &mapper.fields[at]
                     && matches!(c.input, Input::Constant(_) | Input::Nothing)
                     && let Some(v) = c.text(&empty)
                 {
-                    let pipeline = mapper.pipeline_for(&empty).ok().flatten();
+                    let pipeline = mapper.pipeline_for(pipeline_text.as_deref()).ok().flatten();
                     mapper
                         .lookup(target, &v, pipeline)
                         .map_err(|e| err(target, e))?;
@@ -671,7 +742,11 @@ impl Mapper {
                 .iter()
                 .find(|(c, _)| c == code)
                 .and_then(|(_, f)| f.column.as_deref()),
-            None => self.fields.get(target).and_then(|c| c.column.as_deref()),
+            None => TARGETS
+                .iter()
+                .position(|t| *t == target)
+                .and_then(|at| self.fields[at].as_ref())
+                .and_then(|c| c.column.as_deref()),
         }
     }
 
@@ -685,12 +760,14 @@ impl Mapper {
             return Err("names cannot be resolved offline".into());
         };
         // Keyed by the raw text: folding is paid once per distinct spelling, not per row.
-        let key = (target, pipeline.unwrap_or(0), value.to_string());
+        let table = (target, pipeline.unwrap_or(0));
         if let Some(hit) = self
             .cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
+            .iter()
+            .find(|(t, _)| *t == table)
+            .and_then(|(_, names)| names.get(value))
         {
             return hit.clone();
         }
@@ -705,25 +782,27 @@ impl Mapper {
             "lead.owner" => r.users.resolve("user", value),
             _ => Err(format!("{target} is not a look-up")),
         };
-        self.cache
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, result.clone());
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        let names = match cache.iter().position(|(t, _)| *t == table) {
+            Some(i) => &mut cache[i].1,
+            None => {
+                cache.push((table, HashMap::new()));
+                &mut cache.last_mut().expect("just pushed").1
+            }
+        };
+        names.insert(value.to_string(), result.clone());
         result
     }
 
-    fn pipeline_for(&self, cells: &[String]) -> Result<Option<u64>, String> {
+    /// The pipeline named by the row's `lead.pipeline` text, else Krayin's default.
+    fn pipeline_for(&self, name: Option<&str>) -> Result<Option<u64>, String> {
         let Some(r) = &self.resolver else {
             return Ok(None);
         };
-        match self.fields.get("lead.pipeline").and_then(|c| c.text(cells)) {
-            Some(name) => self.lookup("lead.pipeline", &name, None).map(Some),
+        match name {
+            Some(name) => self.lookup("lead.pipeline", name, None).map(Some),
             None => Ok(r.default_pipeline),
         }
-    }
-
-    fn text(&self, target: &str, cells: &[String]) -> Option<String> {
-        self.fields.get(target).and_then(|c| c.text(cells))
     }
 
     /// Maps one row, collecting every problem. `today` is the server's today (§7 `after:yesterday`).
@@ -732,83 +811,85 @@ impl Mapper {
         let mut conversion: Vec<Problem> = Vec::new();
         let mut rules: Vec<Problem> = Vec::new();
         let mut warnings = Vec::new();
+        // Each field's text, computed once (borrowed from the row where it can be).
+        let texts: [Option<Cow<'_, str>>; TARGETS.len()] =
+            std::array::from_fn(|at| self.fields[at].as_ref().and_then(|c| c.text(cells)));
+        let text = |at: usize| texts[at].as_deref();
+        let field = |at: usize| self.fields[at].as_ref();
+        let owned = |at: usize| text(at).map(str::to_string);
+
         // Required-ness set in the mapping, and Krayin's own (title, person name).
-        for (target, c) in &self.fields {
-            if c.required && c.text(cells).is_none() {
+        for &at in &self.required {
+            if text(at).is_none() {
+                let c = field(at).expect("required lists mapped fields");
                 rules.push(c.problem(
                     "",
-                    format!("{target} is empty, and the mapping requires it"),
+                    format!("{} is empty, and the mapping requires it", TARGETS[at]),
                 ));
             }
         }
-        let title = self.text("lead.title", cells).unwrap_or_default();
-        let title_c = &self.fields["lead.title"];
+        // Both are checked to exist by `Mapper::new`.
+        let title_c = field(slot::TITLE).expect("lead.title is mapped");
+        let name_c = field(slot::PERSON_NAME).expect("person.name is mapped");
+        let title = owned(slot::TITLE).unwrap_or_default();
         if title.is_empty() {
             rules.push(title_c.problem("", "the lead has no title (Krayin requires one)"));
         }
-        let person_name = self.text("person.name", cells).unwrap_or_default();
-        let name_c = &self.fields["person.name"];
+        let person_name = owned(slot::PERSON_NAME).unwrap_or_default();
         if person_name.is_empty() {
             rules.push(name_c.problem("", "the person has no name (Krayin requires one)"));
         }
-        for (target, v) in [("lead.title", &title), ("person.name", &person_name)] {
-            check_length(&self.fields[target], v, &mut rules);
-        }
-        let description = self.text("lead.description", cells);
-        let job_title = self.text("person.job_title", cells);
-        if let Some(j) = &job_title {
-            check_length(&self.fields["person.job_title"], j, &mut rules);
+        check_length(title_c, &title, &mut rules);
+        check_length(name_c, &person_name, &mut rules);
+        let description = owned(slot::DESCRIPTION);
+        let job_title = owned(slot::JOB_TITLE);
+        if let (Some(j), Some(c)) = (&job_title, field(slot::JOB_TITLE)) {
+            check_length(c, j, &mut rules);
         }
 
         // lead_value: locale number → Krayin's decimal rule (§7, §14).
-        let lead_value = match self.fields.get("lead.lead_value") {
-            Some(c) => match c.text(cells) {
-                None => None,
-                Some(raw) => match convert::parse_number(&raw, c.locale) {
-                    Err(e) => {
-                        conversion.push(c.problem(
-                            &raw,
-                            format!("{e}; write it like 15000.50 or set number_locale"),
-                        ));
-                        None
+        let lead_value = match (field(slot::LEAD_VALUE), text(slot::LEAD_VALUE)) {
+            (Some(c), Some(raw)) => match convert::parse_number(raw, c.locale) {
+                Err(e) => {
+                    conversion.push(c.problem(
+                        raw,
+                        format!("{e}; write it like 15000.50 or set number_locale"),
+                    ));
+                    None
+                }
+                Ok(n) => {
+                    let (int, frac) = n
+                        .trim_start_matches('-')
+                        .split_once('.')
+                        .unwrap_or((n.trim_start_matches('-'), ""));
+                    if n.starts_with('-') {
+                        rules.push(c.problem(raw, "a lead value cannot be negative"));
+                    } else if frac.len() > 4 {
+                        rules.push(
+                            c.problem(raw, "Krayin keeps at most 4 decimals: round the value"),
+                        );
+                    } else if int.len() > MAX_LEAD_VALUE_INT_DIGITS {
+                        rules
+                            .push(c.problem(raw, "Krayin's maximum lead value is 99,999,999.9999"));
                     }
-                    Ok(n) => {
-                        let (int, frac) = n
-                            .trim_start_matches('-')
-                            .split_once('.')
-                            .unwrap_or((n.trim_start_matches('-'), ""));
-                        if n.starts_with('-') {
-                            rules.push(c.problem(&raw, "a lead value cannot be negative"));
-                        } else if frac.len() > 4 {
-                            rules.push(
-                                c.problem(&raw, "Krayin keeps at most 4 decimals: round the value"),
-                            );
-                        } else if int.len() > MAX_LEAD_VALUE_INT_DIGITS {
-                            rules.push(
-                                c.problem(&raw, "Krayin's maximum lead value is 99,999,999.9999"),
-                            );
-                        }
-                        Some(n)
-                    }
-                },
+                    Some(n)
+                }
             },
-            None => None,
+            _ => None,
         };
 
         // expected_close_date: a date in the server's zone, today or later (§7).
         let mut expected_close_date = None;
-        if let Some(c) = self.fields.get("lead.expected_close_date")
-            && let Some(raw) = c.text(cells)
-        {
-            match convert::parse_date(&raw, &c.dates) {
-                Err(e) => conversion.push(c.problem(&raw, e)),
+        if let (Some(c), Some(raw)) = (field(slot::CLOSE_DATE), text(slot::CLOSE_DATE)) {
+            match convert::parse_date(raw, &c.dates) {
+                Err(e) => conversion.push(c.problem(raw, e)),
                 Ok(d) if d < today => match self.settings.past_close_date {
                     PastDatePolicy::Reject => rules.push(c.problem(
-                        &raw,
+                        raw,
                         format!("the expected close date is before today ({today}), which Krayin refuses"),
                     )),
                     PastDatePolicy::Drop => warnings.push(c.problem(
-                        &raw,
+                        raw,
                         format!("the expected close date is before today ({today}): sent without it"),
                     )),
                 },
@@ -817,49 +898,47 @@ impl Mapper {
         }
 
         // Look-ups.
-        let mut ids: HashMap<&str, Option<u64>> = HashMap::new();
-        let pipeline = match self.pipeline_for(cells) {
+        let pipeline = match self.pipeline_for(text(slot::PIPELINE)) {
             Ok(p) => p,
             Err(e) => {
-                let c = &self.fields["lead.pipeline"];
-                conversion.push(c.problem(&c.text(cells).unwrap_or_default(), e));
+                let c = field(slot::PIPELINE).expect("only a mapped pipeline fails");
+                conversion.push(c.problem(text(slot::PIPELINE).unwrap_or_default(), e));
                 None
             }
         };
+        // source, type, owner, stage, by position in TARGETS.
+        let mut ids: [Option<u64>; TARGETS.len()] = [None; TARGETS.len()];
         if self.resolver.is_some() {
-            for target in ["lead.source", "lead.type", "lead.owner", "lead.stage"] {
-                let Some(c) = self.fields.get(target) else {
+            for at in [slot::SOURCE, slot::TYPE, slot::OWNER, slot::STAGE] {
+                let (Some(c), Some(v)) = (field(at), text(at)) else {
                     continue;
                 };
-                let Some(v) = c.text(cells) else { continue };
-                match self.lookup(target, &v, pipeline) {
-                    Ok(id) => {
-                        ids.insert(target, Some(id));
-                    }
-                    Err(e) => conversion.push(c.problem(&v, e)),
+                match self.lookup(TARGETS[at], v, pipeline) {
+                    Ok(id) => ids[at] = Some(id),
+                    Err(e) => conversion.push(c.problem(v, e)),
                 }
             }
         }
         // No stage mapped: the pipeline's first stage (Krayin needs a stage, §7).
-        let stage_id = ids.get("lead.stage").copied().flatten().or_else(|| {
+        let stage_id = ids[slot::STAGE].or_else(|| {
             let r = self.resolver.as_ref()?;
             let p = pipeline?;
             r.stages.get(&p)?.entries.first().map(|(_, _, id)| *id)
         });
 
         // Person: e-mails (syntax), phones (E.164).
-        let mut emails = Vec::new();
-        if let Some(c) = self.fields.get("person.emails") {
-            for e in c.values(cells) {
-                if crate::sandbox::rules::is_email(&e) {
+        let mut emails: Vec<String> = Vec::new();
+        if let Some(c) = field(slot::EMAILS) {
+            for e in c.values(text(slot::EMAILS)) {
+                if crate::sandbox::rules::is_email(e) {
                     if e.chars().count() > MAX_TEXT {
-                        rules.push(c.problem(&e, "longer than 255 characters"));
+                        rules.push(c.problem(e, "longer than 255 characters"));
                     }
-                    if !emails.iter().any(|x: &String| x.eq_ignore_ascii_case(&e)) {
-                        emails.push(e);
+                    if !emails.iter().any(|x| x.eq_ignore_ascii_case(e)) {
+                        emails.push(e.to_string());
                     }
                 } else {
-                    rules.push(c.problem(&e, format!("{e:?} is not a valid e-mail address")));
+                    rules.push(c.problem(e, format!("{e:?} is not a valid e-mail address")));
                 }
             }
             let required = c.required
@@ -874,35 +953,35 @@ impl Mapper {
             }
         }
         let mut phones = Vec::new();
-        if let Some(c) = self.fields.get("person.phones") {
-            for p in c.values(cells) {
-                match convert::parse_phone(&p, c.region.as_deref()) {
+        if let Some(c) = field(slot::PHONES) {
+            for p in c.values(text(slot::PHONES)) {
+                match convert::parse_phone_in(p, c.region) {
                     Ok(e164) => {
                         if !phones.contains(&e164) {
                             phones.push(e164);
                         }
                     }
-                    Err(e) => conversion.push(c.problem(&p, e)),
+                    Err(e) => conversion.push(c.problem(p, e)),
                 }
             }
         }
 
         // Organization.
-        let organization = self.text("organization.name", cells).map(|name| {
+        let organization = owned(slot::ORG_NAME).map(|name| {
             let addr = Address {
-                address: self.text("organization.address", cells),
-                city: self.text("organization.city", cells),
-                state: self.text("organization.state", cells),
-                postcode: self.text("organization.postcode", cells),
-                country: self.text("organization.country", cells),
+                address: owned(slot::ORG_ADDRESS),
+                city: owned(slot::ORG_CITY),
+                state: owned(slot::ORG_STATE),
+                postcode: owned(slot::ORG_POSTCODE),
+                country: owned(slot::ORG_COUNTRY),
             };
             MappedOrganization {
                 name,
                 address: (addr != Address::default()).then_some(addr),
             }
         });
-        if let Some(o) = &organization {
-            check_length(&self.fields["organization.name"], &o.name, &mut rules);
+        if let (Some(o), Some(c)) = (&organization, field(slot::ORG_NAME)) {
+            check_length(c, &o.name, &mut rules);
         }
 
         let mut attributes = BTreeMap::new();
@@ -921,7 +1000,7 @@ impl Mapper {
                 );
             }
             if let Some(v) = value {
-                attributes.insert(code.clone(), v);
+                attributes.insert(code.clone(), v.into_owned());
             }
         }
 
@@ -939,11 +1018,11 @@ impl Mapper {
             description,
             lead_value,
             expected_close_date,
-            source_id: ids.get("lead.source").copied().flatten(),
-            type_id: ids.get("lead.type").copied().flatten(),
+            source_id: ids[slot::SOURCE],
+            type_id: ids[slot::TYPE],
             pipeline_id: pipeline,
             stage_id,
-            user_id: ids.get("lead.owner").copied().flatten(),
+            user_id: ids[slot::OWNER],
             person: MappedPerson {
                 name: person_name,
                 emails,
