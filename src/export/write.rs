@@ -167,6 +167,28 @@ const XLSX_CELL_MAX: usize = 32_767;
 /// Rows of a worksheet, header included.
 pub const XLSX_MAX_ROWS: usize = 1_048_576;
 
+/// Excel's calendar runs from 1900 to 9999; Krayin keeps any date MySQL takes (a typo such as
+/// `0202-03-04` included). `None` outside Excel's range: the cell is then written as text, so
+/// one odd date does not cost the whole export.
+fn excel_date(d: jiff::civil::Date) -> Option<ExcelDateTime> {
+    let year = u16::try_from(d.year())
+        .ok()
+        .filter(|y| (1900..=9999).contains(y))?;
+    ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8).ok()
+}
+
+/// Once per column, not once per cell: a column of bad dates must not flood the log.
+fn warn_outside_excel(column: &str, cells: usize) {
+    if cells > 0 {
+        tracing::warn!(
+            column,
+            cells,
+            "dates before 1900 or after 9999 cannot be Excel dates: written as text \
+             (YYYY-MM-DD); check them in Krayin"
+        );
+    }
+}
+
 fn xlsx_sheet(ws: &mut Worksheet, frame: &DataFrame) -> anyhow::Result<()> {
     anyhow::ensure!(
         frame.height() < XLSX_MAX_ROWS,
@@ -210,37 +232,48 @@ fn xlsx_sheet(ws: &mut Worksheet, frame: &DataFrame) -> anyhow::Result<()> {
             }
             Kind::Date => {
                 let ca = c.cast(&DataType::Int32)?;
+                let mut as_text = 0;
                 for (i, v) in ca.i32()?.iter().enumerate() {
                     if let Some(v) = v {
                         let d = date_of(v);
-                        let x = ExcelDateTime::from_ymd(
-                            d.year() as u16,
-                            d.month() as u8,
-                            d.day() as u8,
-                        )?;
-                        ws.write_datetime_with_format(i as u32 + 1, col, &x, &date)?;
+                        match excel_date(d) {
+                            Some(x) => {
+                                ws.write_datetime_with_format(i as u32 + 1, col, &x, &date)?
+                            }
+                            None => {
+                                as_text += 1;
+                                ws.write_string(i as u32 + 1, col, d.to_string())?
+                            }
+                        };
                     }
                 }
+                warn_outside_excel(c.name().as_str(), as_text);
                 width = width.max(12);
             }
             Kind::DateTime => {
                 let ca = c.cast(&DataType::Int64)?;
+                let mut as_text = 0;
                 for (i, v) in ca.i64()?.iter().enumerate() {
                     if let Some(v) = v {
                         let d = datetime_of(v);
-                        let x = ExcelDateTime::from_ymd(
-                            d.year() as u16,
-                            d.month() as u8,
-                            d.day() as u8,
-                        )?
-                        .and_hms(
-                            d.hour() as u16,
-                            d.minute() as u8,
-                            d.second() as f64,
-                        )?;
-                        ws.write_datetime_with_format(i as u32 + 1, col, &x, &datetime)?;
+                        let x = excel_date(d.date())
+                            .map(|x| {
+                                x.and_hms(d.hour() as u16, d.minute() as u8, d.second() as f64)
+                            })
+                            .transpose()?;
+                        match x {
+                            Some(x) => {
+                                ws.write_datetime_with_format(i as u32 + 1, col, &x, &datetime)?
+                            }
+                            None => {
+                                as_text += 1;
+                                let text = d.strftime("%Y-%m-%d %H:%M:%S").to_string();
+                                ws.write_string(i as u32 + 1, col, text)?
+                            }
+                        };
                     }
                 }
+                warn_outside_excel(c.name().as_str(), as_text);
                 width = width.max(19);
             }
             Kind::Str => {
@@ -314,6 +347,83 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(r.get((2, 0)), Some(&Data::String("short".into())));
+    }
+
+    /// A log line sink for one test: what `tracing` wrote while `f` ran.
+    fn logs_of(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl Write for Sink {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(sink.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn regression_a_date_excel_cannot_hold_is_written_as_text_not_a_failed_export() {
+        use super::super::table::{days, micros};
+        use calamine::{Data, Reader};
+        use jiff::civil::{date, datetime};
+        // Year 0202 (a typo Krayin keeps) and 10000 never fit Excel's 1900..=9999.
+        let dates = [date(202, 3, 4), date(2030, 1, 31), date(202, 5, 6)];
+        let times = [
+            datetime(202, 3, 4, 10, 30, 0, 0),
+            datetime(2025, 5, 1, 8, 0, 0, 0),
+            datetime(9999, 12, 31, 23, 0, 0, 0),
+        ];
+        let df = DataFrame::new(
+            3,
+            vec![
+                Column::new("d".into(), dates.map(days).to_vec())
+                    .cast(&DataType::Date)
+                    .unwrap(),
+                Column::new("t".into(), times.map(micros).to_vec())
+                    .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+                    .unwrap(),
+            ],
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.xlsx");
+        let logs = logs_of(|| write(&df, &p, Format::Xlsx, "T", &[]).unwrap());
+        let mut wb = calamine::open_workbook_auto(&p).unwrap();
+        let r = wb.worksheet_range("T").unwrap();
+        assert_eq!(r.get((1, 0)), Some(&Data::String("0202-03-04".into())));
+        assert!(matches!(r.get((2, 0)), Some(Data::DateTime(_))));
+        assert_eq!(r.get((3, 0)), Some(&Data::String("0202-05-06".into())));
+        assert_eq!(
+            r.get((1, 1)),
+            Some(&Data::String("0202-03-04 10:30:00".into()))
+        );
+        assert!(matches!(r.get((2, 1)), Some(Data::DateTime(_))));
+        assert!(
+            matches!(r.get((3, 1)), Some(Data::DateTime(_))),
+            "9999 fits"
+        );
+        // One warning per column, with its count.
+        let warnings: Vec<&str> = logs.lines().filter(|l| l.contains("WARN")).collect();
+        assert_eq!(warnings.len(), 2, "{logs}");
+        assert!(
+            warnings[0].contains("column=\"d\"") && warnings[0].contains("cells=2"),
+            "{logs}"
+        );
+        assert!(
+            warnings[1].contains("column=\"t\"") && warnings[1].contains("cells=1"),
+            "{logs}"
+        );
     }
 
     #[test]
