@@ -9,8 +9,9 @@
 //!
 //! Page URLs are built here (Krayin's `links` drop `limit` and the filters). Offset paging over
 //! a live table can shift: a row deleted or added while we read moves the rows after it by one.
-//! Rows are keyed by id (a row read twice is kept once), a changed `meta.total` between pages is
-//! noticed and the listing read again, and in `updated_at` order, where many rows share one
+//! Rows are keyed by id (a row read twice is kept once), a changed `meta.total` between pages
+//! (or, in id order, fewer distinct ids than the total) is noticed and the listing read again,
+//! up to [`MAX_PASSES`] times, keeping the pass that saw it hold still; and in `updated_at` order, where many rows share one
 //! second, a page boundary falling inside such a tie is closed by reading that instant whole
 //! with an exact `updated_at` filter.
 
@@ -108,7 +109,8 @@ pub struct Fetched<T> {
     pub pages: u64,
     /// The largest `updated_at` among every row read (kept or not), and the ids at it.
     pub newest: Option<(Timestamp, HashSet<u64>)>,
-    /// The listing changed under the read (rows added or deleted): it was read again.
+    /// The listing changed under this pass (rows added or deleted): not a snapshot, to be read
+    /// again.
     pub reread: bool,
 }
 
@@ -146,20 +148,7 @@ pub async fn read<T: Listed>(
             Some(cutoff) => read_changed::<T>(client, plan, cutoff, on_page).await,
         }
     };
-    let mut out = once().await?;
-    if out.reread {
-        tracing::warn!(
-            what = T::NAME,
-            "the listing changed while it was read (rows added or deleted): reading it again"
-        );
-        let second = once().await?;
-        out.pages += second.pages;
-        out.total = second.total;
-        for (id, row) in second.rows {
-            out.rows.insert(id, row);
-        }
-        out.newest = merge_newest(out.newest, second.newest);
-    }
+    let mut out = stable(T::NAME, once).await?;
     if let Some(top) = pinned {
         out.pages += 1;
         out.newest = top.map(|t| {
@@ -173,6 +162,40 @@ pub async fn read<T: Listed>(
         });
     }
     Ok(out)
+}
+
+/// Reads of a listing that keeps changing under us, at most: past that the export stops with
+/// an error rather than hand out a file that may miss rows.
+pub const MAX_PASSES: u32 = 4;
+
+/// Runs `pass` until one pass sees the listing hold still, and keeps that pass (not a union:
+/// a row deleted meanwhile must not come back). The pages of every pass are counted.
+async fn stable<T, F, Fut>(what: &str, mut pass: F) -> Result<Fetched<T>, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Fetched<T>, Error>>,
+{
+    let mut pages = 0;
+    for n in 1..=MAX_PASSES {
+        let mut out = pass().await?;
+        pages += out.pages;
+        if !out.reread {
+            out.pages = pages;
+            return Ok(out);
+        }
+        if n < MAX_PASSES {
+            tracing::warn!(
+                what,
+                pass = n,
+                "the listing changed while it was read (rows added or deleted): reading it again"
+            );
+        }
+    }
+    Err(Error::Config(format!(
+        "the {what} changed while they were read, {MAX_PASSES} times in a row (rows added or \
+         deleted between pages), so no complete snapshot could be taken; nothing was written. \
+         Run the export again when fewer changes are being made (e.g. after the nightly import)"
+    )))
 }
 
 fn query(plan: &Plan, page: u64, sort: &str, order: &str) -> PageQuery {
@@ -247,6 +270,11 @@ async fn read_all<T: Listed>(
     while let Some(page) = rest.try_next().await? {
         out.pages += 1;
         take(page, &mut out);
+    }
+    // A deletion and an addition between pages leave `meta.total` as it was but shift a row
+    // past a page boundary unread: the distinct ids read must be the total.
+    if out.rows.len() as u64 != total {
+        out.reread = true;
     }
     Ok(out)
 }
@@ -339,7 +367,7 @@ async fn read_changed<T: Listed>(
             cutoff: None,
             ..plan.clone()
         };
-        let group = read_all::<T>(client, &tie_plan, &|_, _| {}).await?;
+        let group = stable(T::NAME, || read_all::<T>(client, &tie_plan, &|_, _| {})).await?;
         out.pages += group.pages;
         // The re-read must hold every row already read at that second; if it does not, the
         // wall time sent was not the server's (a wrong --server-timezone), and rows could be

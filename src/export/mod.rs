@@ -35,7 +35,7 @@ use self::flatten::Names;
 use self::table::{Table, micros};
 use self::write::{Format, Sheet};
 use crate::krayin::model::{Activity, Lead};
-use crate::krayin::{Client, Lookups};
+use crate::krayin::{Client, Lookups, Tables};
 
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -228,7 +228,11 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
         Entity::Activities => flatten::ACTIVITY_COLUMNS.iter().map(|c| c.0).collect(),
     };
     if let Some(cols) = &opts.columns {
+        let mut named = HashSet::new();
         for c in cols {
+            if !named.insert(c.as_str()) {
+                bail!("--columns: {c:?} is named twice; name each column once");
+            }
             if !all_columns.contains(&c.as_str()) {
                 bail!(
                     "--columns: no column {c:?} in a {} export; the columns are: {}",
@@ -238,7 +242,19 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
             }
         }
     }
-    let query = canonical_query(&opts);
+    // Names in filters → ids: only the look-up tables the filters name are fetched (a quiet
+    // incremental rerun costs its one page request plus these).
+    let have = filter_tables(opts.entity, &opts.api);
+    let mut lookups = if have.is_empty() {
+        Lookups::default()
+    } else {
+        client.lookup_tables(have).await?
+    };
+    let filters = resolve_filters(&lookups, opts.entity, &opts.api)?;
+    let include_system = opts.include_system
+        || (opts.entity == Entity::Activities && split(&opts.api.kind).any(|k| eq(k, "system")));
+
+    let query = canonical_query(&filters, &opts, include_system);
     let state_path = opts
         .state
         .clone()
@@ -288,15 +304,6 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
         }
     }
 
-    let lookups = if needs_lookups(opts.entity, &opts.api) {
-        Some(client.lookups().await?)
-    } else {
-        None
-    };
-    let filters = match &lookups {
-        Some(l) => resolve_filters(l, opts.entity, &opts.api)?,
-        None => activity_type_filter(opts.entity, &opts.api),
-    };
     let plan = Plan {
         filters,
         page_size: opts.page_size.max(1),
@@ -336,31 +343,21 @@ pub async fn run(opts: Options, client: Client) -> anyhow::Result<Summary> {
                     rows: Vec::new(),
                 }
             } else {
-                let l = match &lookups {
-                    Some(l) => l.clone(),
-                    None => client.lookups().await?,
-                };
-                Names::new(&l, opts.tz.clone(), opts.server_tz.clone()).leads(f.rows.values())
+                let more = NAMING_TABLES.without(have);
+                if !more.is_empty() {
+                    lookups.merge(client.lookup_tables(more).await?, more);
+                }
+                Names::new(&lookups, opts.tz.clone(), opts.server_tz.clone()).leads(f.rows.values())
             };
             (table, f.total, f.rows.len() as u64, f.pages, f.newest)
         }
         Entity::Activities => {
             let f = fetch::read::<Activity>(&client, &plan, &on_page).await?;
-            let names = Names::new(
-                &Lookups {
-                    sources: vec![],
-                    types: vec![],
-                    pipelines: vec![],
-                    users: vec![],
-                    attributes: vec![],
-                },
-                opts.tz.clone(),
-                opts.server_tz.clone(),
-            );
+            let names = Names::new(&Lookups::default(), opts.tz.clone(), opts.server_tz.clone());
             let kept: Vec<&Activity> = f
                 .rows
                 .values()
-                .filter(|a| opts.include_system || a.kind != "system")
+                .filter(|a| include_system || a.kind != "system")
                 .collect();
             system_left_out = f.rows.len() as u64 - kept.len() as u64;
             (
@@ -474,44 +471,49 @@ fn iso(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
 }
 
-fn needs_lookups(entity: Entity, f: &ApiFilters) -> bool {
+/// The look-up tables naming a lead's ids (attributes are never exported).
+const NAMING_TABLES: Tables = Tables {
+    sources: true,
+    types: true,
+    pipelines: true,
+    users: true,
+    attributes: false,
+};
+
+/// The look-up tables the API filters need to turn names into ids.
+fn filter_tables(entity: Entity, f: &ApiFilters) -> Tables {
+    let users = !f.owner.is_empty();
     match entity {
-        Entity::Leads => {
-            !(f.pipeline.is_empty()
-                && f.stage.is_empty()
-                && f.status.is_empty()
-                && f.source.is_empty()
-                && f.kind.is_empty()
-                && f.owner.is_empty())
-        }
-        Entity::Activities => !f.owner.is_empty(),
+        Entity::Leads => Tables {
+            sources: !f.source.is_empty(),
+            types: !f.kind.is_empty(),
+            pipelines: !(f.pipeline.is_empty() && f.stage.is_empty() && f.status.is_empty()),
+            users,
+            attributes: false,
+        },
+        // Activity types are codes (`call`, `meeting`), sent as typed.
+        Entity::Activities => Tables {
+            users,
+            ..Tables::default()
+        },
     }
 }
 
-/// The filters a watermark belongs to, in one canonical line.
-fn canonical_query(o: &Options) -> String {
-    let mut parts = Vec::new();
-    let mut add = |k: &str, v: &[String]| {
-        if !v.is_empty() {
-            let mut v: Vec<String> = split(v).map(str::to_lowercase).collect();
+/// The filters a watermark belongs to, in one canonical line: the API filters as the ids
+/// they resolved to (so `--owner jane@x.com` and `--owner "Jane Doe"` are one export, and a
+/// renamed stage still is), then the local filters.
+fn canonical_query(filters: &[(String, String)], o: &Options, include_system: bool) -> String {
+    let mut api: Vec<String> = filters
+        .iter()
+        .map(|(k, v)| {
+            let mut v: Vec<String> = v.split(',').map(|x| x.trim().to_lowercase()).collect();
             v.sort();
             v.dedup();
-            parts.push(format!("{k}={}", v.join(",")));
-        }
-    };
-    add("pipeline", &o.api.pipeline);
-    add("stage", &o.api.stage);
-    add(
-        "status",
-        &o.api
-            .status
-            .iter()
-            .map(|s| format!("{s:?}"))
-            .collect::<Vec<_>>(),
-    );
-    add("source", &o.api.source);
-    add("type", &o.api.kind);
-    add("owner", &o.api.owner);
+            format!("{k}={}", v.join(","))
+        })
+        .collect();
+    api.sort();
+    let mut parts = api;
     let l = &o.local;
     let mut local = |k: &str, v: Option<String>| {
         if let Some(v) = v {
@@ -522,7 +524,7 @@ fn canonical_query(o: &Options) -> String {
     local("created-to", l.created_to.map(|d| d.to_string()));
     local("min-value", l.min_value.map(|d| d.to_string()));
     local("max-value", l.max_value.map(|d| d.to_string()));
-    if o.include_system {
+    if include_system {
         parts.push("include-system".into());
     }
     if parts.is_empty() {

@@ -781,24 +781,57 @@ impl Client {
     pub async fn lookups(&self) -> Result<Arc<Lookups>, Error> {
         self.inner
             .lookups
-            .get_or_try_init(|| async {
-                let (sources, types, pipelines, users, attributes) = futures::try_join!(
-                    self.all::<NamedItem>("GET /settings/sources", "/settings/sources"),
-                    self.all::<NamedItem>("GET /settings/types", "/settings/types"),
-                    self.all::<Pipeline>("GET /settings/pipelines", "/settings/pipelines"),
-                    self.all::<User>("GET /settings/users", "/settings/users"),
-                    self.all::<Attribute>("GET /settings/attributes", "/settings/attributes"),
-                )?;
-                Ok(Arc::new(Lookups {
-                    sources,
-                    types,
-                    pipelines,
-                    users,
-                    attributes,
-                }))
-            })
+            .get_or_try_init(|| async { Ok(Arc::new(self.fetch_tables(Tables::ALL).await?)) })
             .await
             .cloned()
+    }
+
+    /// Only the look-up tables asked for, one request each (the others are left empty): an
+    /// export names sources, types, pipelines and users but never needs the attributes, and a
+    /// filter needs only its own table. Served from [`Client::lookups`] when that was loaded.
+    pub async fn lookup_tables(&self, want: Tables) -> Result<Lookups, Error> {
+        match self.inner.lookups.get() {
+            Some(l) => Ok(want.keep(l)),
+            None => self.fetch_tables(want).await,
+        }
+    }
+
+    async fn fetch_tables(&self, want: Tables) -> Result<Lookups, Error> {
+        async fn maybe<T, F>(on: bool, f: F) -> Result<Vec<T>, Error>
+        where
+            F: std::future::Future<Output = Result<Vec<T>, Error>>,
+        {
+            if on { f.await } else { Ok(Vec::new()) }
+        }
+        let (sources, types, pipelines, users, attributes) = futures::try_join!(
+            maybe(
+                want.sources,
+                self.all("GET /settings/sources", "/settings/sources")
+            ),
+            maybe(
+                want.types,
+                self.all("GET /settings/types", "/settings/types")
+            ),
+            maybe(
+                want.pipelines,
+                self.all("GET /settings/pipelines", "/settings/pipelines")
+            ),
+            maybe(
+                want.users,
+                self.all("GET /settings/users", "/settings/users")
+            ),
+            maybe(
+                want.attributes,
+                self.all("GET /settings/attributes", "/settings/attributes")
+            ),
+        )?;
+        Ok(Lookups {
+            sources,
+            types,
+            pipelines,
+            users,
+            attributes,
+        })
     }
 
     /// Every person, as an index from normalized e-mail and phone to person id, loaded with a
@@ -926,8 +959,87 @@ impl PageQuery {
     }
 }
 
+/// Which look-up tables to fetch ([`Client::lookup_tables`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tables {
+    pub sources: bool,
+    pub types: bool,
+    pub pipelines: bool,
+    pub users: bool,
+    pub attributes: bool,
+}
+
+impl Tables {
+    pub const ALL: Tables = Tables {
+        sources: true,
+        types: true,
+        pipelines: true,
+        users: true,
+        attributes: true,
+    };
+
+    /// The tables in `self` that `have` lacks.
+    pub fn without(self, have: Tables) -> Tables {
+        Tables {
+            sources: self.sources && !have.sources,
+            types: self.types && !have.types,
+            pipelines: self.pipelines && !have.pipelines,
+            users: self.users && !have.users,
+            attributes: self.attributes && !have.attributes,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self == Tables::default()
+    }
+
+    fn keep(self, l: &Lookups) -> Lookups {
+        let pick = |on: bool, v: &Vec<_>| if on { v.clone() } else { Vec::new() };
+        Lookups {
+            sources: pick(self.sources, &l.sources),
+            types: pick(self.types, &l.types),
+            pipelines: if self.pipelines {
+                l.pipelines.clone()
+            } else {
+                Vec::new()
+            },
+            users: if self.users {
+                l.users.clone()
+            } else {
+                Vec::new()
+            },
+            attributes: if self.attributes {
+                l.attributes.clone()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+impl Lookups {
+    /// Fills the tables of `self` that `other` holds and `self` does not.
+    pub fn merge(&mut self, other: Lookups, from: Tables) {
+        if from.sources {
+            self.sources = other.sources;
+        }
+        if from.types {
+            self.types = other.types;
+        }
+        if from.pipelines {
+            self.pipelines = other.pipelines;
+        }
+        if from.users {
+            self.users = other.users;
+        }
+        if from.attributes {
+            self.attributes = other.attributes;
+        }
+    }
+}
+
 /// The look-up tables of §11, fetched once per run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Lookups {
     pub sources: Vec<NamedItem>,
     pub types: Vec<NamedItem>,

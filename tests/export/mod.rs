@@ -360,6 +360,68 @@ fn xlsx_columns_are_typed_with_a_summary_sheet_and_csv_is_neutralized() {
     let stage = summary.iter().find(|r| r["dimension"] == "stage").unwrap();
     assert_eq!(stage["leads"], "1");
     assert_eq!(stage["lead_value_total"], "1234.5678");
+    // The header row is frozen (a pane split below row 1), on the data sheet.
+    let sheet1 = {
+        use std::io::Read;
+        let mut zip =
+            ::zip::ZipArchive::new(std::fs::File::open(w.path("l.xlsx")).unwrap()).unwrap();
+        let mut xml = String::new();
+        zip.by_name("xl/worksheets/sheet1.xml")
+            .unwrap()
+            .read_to_string(&mut xml)
+            .unwrap();
+        xml
+    };
+    let pane = sheet1
+        .split("<pane ")
+        .nth(1)
+        .and_then(|p| p.split("/>").next())
+        .unwrap_or_else(|| panic!("no pane in sheet1.xml: {sheet1}"));
+    assert!(
+        pane.contains("ySplit=\"1\"") && pane.contains("state=\"frozen\""),
+        "{pane}"
+    );
+
+    // JSONL keeps the types: numbers as numbers, text as text, no value as null; activities'
+    // `is_done` as a boolean.
+    let r = w.run_with(w.with_token(&sb, &token, &["export", "-q", "--out", "l.jsonl"]));
+    assert_eq!(r.code, 0, "{r:?}");
+    let line: serde_json::Map<String, Value> =
+        serde_json::from_str(w.read("l.jsonl").lines().next().unwrap()).unwrap();
+    assert_eq!(line["id"], json!(1));
+    assert_eq!(line["lead_value"], json!(1234.5678));
+    assert!(line["title"].is_string(), "{line:?}");
+    assert!(line["created_at"].is_string(), "{line:?}");
+    assert_eq!(line["expected_close_date"], json!(util::date_in_days(30)));
+    assert!(
+        line.values().any(Value::is_null),
+        "empty cells are null: {line:?}"
+    );
+    let a = rt.block_on(api.post(
+        "/activities",
+        json!({"type": "call", "title": "Call", "lead_id": 1,
+               "schedule_from": "2026-01-05 10:00:00", "schedule_to": "2026-01-05 10:30:00"}),
+    ));
+    assert_eq!(a.status, 200, "{a:?}");
+    let r = w.run_with(w.with_token(
+        &sb,
+        &token,
+        &[
+            "export",
+            "activities",
+            "-q",
+            "--out",
+            "a.jsonl",
+            "--type",
+            "call",
+        ],
+    ));
+    assert_eq!(r.code, 0, "{r:?}");
+    let line: serde_json::Map<String, Value> =
+        serde_json::from_str(w.read("a.jsonl").lines().next().unwrap()).unwrap();
+    // Krayin forces `is_done` to 0 on create (§10): false, as a JSON boolean.
+    assert_eq!(line["is_done"], json!(false), "{line:?}");
+    assert!(line["id"].is_u64(), "{line:?}");
     drop(sb);
 }
 
@@ -456,7 +518,19 @@ fn filters_are_sent_or_applied_and_unknown_names_are_refused() {
     );
     let r = export(&w, "sb.db", &["--out", "x.txt2"]);
     refused(&r, "--format");
+    let r = export(&w, "sb.db", &["--out", "x.csv", "--columns", "id,title,id"]);
+    refused(&r, "\"id\" is named twice");
     assert!(!w.path("x.csv").exists());
+
+    // --since keeps what changed at or after the instant and leaves out the older rows.
+    touch(&w.path("sb.db"), &[1, 2, 3], "2020-06-01 10:00:00");
+    touch(&w.path("sb.db"), &[4], "2021-01-01 00:00:00");
+    check(&["--since", "2021-01-01"], &|r| {
+        !["1", "2", "3"].contains(&r["id"].as_str())
+    });
+    check(&["--since", "2020-06-01 10:00:01"], &|r| {
+        !["1", "2", "3"].contains(&r["id"].as_str())
+    });
 }
 
 /// A sandbox on the database file `db` holding `n` leads (ids 1..=n), each with a new person;
@@ -652,16 +726,21 @@ fn failing_pages_are_retried_without_duplicated_or_missing_rows() {
         rt.block_on(sb.shutdown()).unwrap();
         token
     };
-    let (sb, _api) = rt.block_on(util::start(Config {
-        db: Some(db.clone()),
-        faults: Faults {
-            fail_before: 0.15,
-            drop_connection: 0.05,
-            seed: 7,
-            ..Faults::default()
-        },
-        ..util::config()
-    }));
+    // 15% of requests fail before the server acts, 5% lose their connection.
+    let faulty = |seed| {
+        rt.block_on(util::start(Config {
+            db: Some(db.clone()),
+            faults: Faults {
+                fail_before: 0.15,
+                drop_connection: 0.05,
+                seed,
+                ..Faults::default()
+            },
+            ..util::config()
+        }))
+        .0
+    };
+    let sb = faulty(7);
     for ext in ["csv", "parquet"] {
         let out = format!("p.{ext}");
         let r = w.run_with(w.with_token(
@@ -693,14 +772,49 @@ fn failing_pages_are_retried_without_duplicated_or_missing_rows() {
             "every lead once, in id order"
         );
         let rep = report(&w, "r.json");
-        let retries: u64 = rep["endpoints"]
-            .as_object()
-            .unwrap()
-            .values()
-            .map(|e| e["retries"].as_u64().unwrap())
-            .sum();
-        assert!(retries > 0, "the faults were exercised: {rep}");
+        let retries = rep["endpoints"]["GET /leads"]["retries"].as_u64().unwrap();
+        assert!(retries > 0, "the faults hit the pages themselves: {rep}");
     }
+    drop(sb);
+
+    // Incremental under the same faults: a full first run, then 9 leads changed in one second
+    // straddling page boundaries (page size 4): exactly those come out, each once.
+    let sb = faulty(11);
+    let run = |out: &str| {
+        let r = w.run_with(w.with_token(
+            &sb,
+            &token,
+            &[
+                "export",
+                "-q",
+                "--out",
+                out,
+                "--incremental",
+                "--state",
+                "inc.json",
+                "--page-size",
+                "4",
+                "--concurrency",
+                "3",
+                "--report",
+                "r.json",
+            ],
+        ));
+        assert_eq!(r.code, 0, "{r:?}");
+        let ids: Vec<u64> = read_csv(&w.path(out))
+            .iter()
+            .map(|r| r["id"].parse().unwrap())
+            .collect();
+        (ids, report(&w, "r.json"))
+    };
+    let (ids, _) = run("i1.csv");
+    assert_eq!(ids, (1..=60).collect::<Vec<_>>());
+    let changed: Vec<u64> = vec![2, 3, 4, 5, 30, 31, 58, 59, 60];
+    touch(&db, &changed, "2030-01-01 09:00:00");
+    let (ids, rep) = run("i2.csv");
+    assert_eq!(ids, changed, "{rep}");
+    let (ids, _) = run("i3.csv");
+    assert!(ids.is_empty(), "{ids:?}");
     drop(sb);
 }
 
@@ -720,6 +834,16 @@ fn activities_leave_out_system_entries_and_partitions_split_by_month() {
         rows.iter().all(|r| !r["persons"].is_empty()),
         "participants named"
     );
+    // Asking for system activities by type is asking for them: no --include-system needed.
+    let r = export(
+        &w,
+        "sb.db",
+        &["activities", "--out", "s.jsonl", "--type", "system"],
+    );
+    assert_eq!(r.code, 0, "{r:?}");
+    let rows = read_jsonl(&w.path("s.jsonl"));
+    assert_eq!(rows.len() as i64, system);
+    assert!(rows.iter().all(|r| r["type"] == "system"));
 
     // Two leads moved to an earlier month: two partitions.
     db.execute(
@@ -785,4 +909,50 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_filtered_incremental_export_is_keyed_on_what_the_names_mean_and_a_quiet_rerun_is_cheap() {
+    let w = with_samples();
+    let run = |owner: &str, extra: &[&str]| {
+        let mut a = vec![
+            "--out",
+            "o.csv",
+            "--incremental",
+            "--owner",
+            owner,
+            "--report",
+            "r.json",
+        ];
+        a.extend_from_slice(extra);
+        let r = export(&w, "sb.db", &a);
+        (r, report(&w, "r.json"))
+    };
+    let r = export(&w, "sb.db", &["--out", "all.csv"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let admins = read_csv(&w.path("all.csv"))
+        .iter()
+        .filter(|r| r["owner_email"] == "admin@example.com")
+        .count();
+    assert!(admins > 0);
+    let (r, _) = run("admin@example.com", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(read_csv(&w.path("o.csv")).len(), admins);
+    // The same user by name: the same export, so the same watermark (nothing changed since).
+    let (r, rep) = run("Example Admin", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(read_csv(&w.path("o.csv")).len(), 0);
+    // One page, plus the one look-up table the filter names (users), no other table; and the
+    // embedded sandbox's login (with an API token there is none).
+    assert_eq!(rep["requests"], 3, "{rep}");
+    assert_eq!(rep["pages"], 1, "{rep}");
+    let endpoints: Vec<&String> = rep["endpoints"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        endpoints,
+        ["GET /leads", "GET /settings/users", "POST /login"],
+        "{rep}"
+    );
+    // Another filter is another export.
+    let (r, _) = run("admin@example.com", &["--stage", "Won"]);
+    refused(&r, "another export");
 }
