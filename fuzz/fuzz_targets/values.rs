@@ -1,9 +1,9 @@
 //! Number, date and phone parsing on any text, in every locale and format the mapping offers;
-//! phone validity checked against the `phonenumber` crate's own.
+//! our phone fast path, validity and E.164 checked against the `phonenumber` crate's own.
 #![no_main]
 
 use krayin_etl::pipeline::map::convert::{
-    DateFormat, NumberLocale, parse_date, parse_number, parse_phone,
+    DateFormat, NumberLocale, parse_date, parse_number, parse_phone, parse_phone_in,
 };
 use krayin_etl::pipeline::map::phone;
 use libfuzzer_sys::fuzz_target;
@@ -29,8 +29,24 @@ fuzz_target!(|s: &str| {
     // Our phone validity is the crate's decision, made faster: never a different answer.
     use phonenumber::country::Id;
     for region in [None, Some(Id::BR), Some(Id::US), Some(Id::GB), Some(Id::PT)] {
-        if let Ok(n) = phonenumber::parse(region, s) {
-            assert_eq!(phone::is_valid(&n), phonenumber::is_valid(&n), "{s:?} {region:?}");
+        let reference = phonenumber::parse(region, s);
+        if let Ok(n) = &reference {
+            assert_eq!(phone::is_valid(n), phonenumber::is_valid(n), "{s:?} {region:?}");
         }
+        // The fast path answers as the crate would, or leaves the text to it.
+        if let Some(fast) = phone::parse(region, s) {
+            let crate_says = reference
+                .as_ref()
+                .map(|n| (n.code().value(), n.national().to_string()))
+                .map_err(|_| ());
+            assert_eq!(fast, crate_says, "{s:?} {region:?}");
+        }
+        // And the whole check gives the crate's E.164 for exactly the numbers it finds valid.
+        let ours = parse_phone_in(s, region).ok();
+        let theirs = phonenumber::parse(region, s.trim())
+            .ok()
+            .filter(phonenumber::is_valid)
+            .map(|n| n.format().mode(phonenumber::Mode::E164).to_string());
+        assert_eq!(ours, theirs, "{s:?} {region:?}");
     }
 });

@@ -376,8 +376,8 @@ pub async fn run(
                 mapper.column_of("person.emails"),
                 mapper.column_of("person.phones"),
             );
-            // Fingerprints as numbers (16 bytes, not a 32-character string), on disk past
-            // half a million rows.
+            // Fingerprints as numbers (16 bytes, not a 32-character string), in sorted runs on
+            // disk every half a million rows.
             let mut seen: crate::pipeline::seen::Seen<u128> = Default::default();
             for item in source.rows {
                 rows_read.fetch_add(1, Ordering::Relaxed);

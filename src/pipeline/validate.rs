@@ -23,7 +23,7 @@ pub struct FileChecks {
     email_column: Option<String>,
     phone_column: Option<String>,
     /// hash of the normalized e-mail → (person, first row). Hashes, not strings: this map
-    /// grows with the file (in memory up to half a million entries, then on disk). (A
+    /// grows with the file (in memory up to half a million entries, then in sorted runs on disk). (A
     /// 64-bit collision would merge two people: odds ~1e-8 at a million.)
     emails: Seen<u64>,
     /// hash of the E.164 phone → (person, first row).

@@ -68,8 +68,16 @@ pub fn parse_number(input: &str, locale: NumberLocale) -> Result<String, String>
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '\u{a0}')
         .collect();
-    for sym in ["R$", "US$", "$", "€", "£", "BRL", "USD", "EUR"] {
-        s = s.replace(sym, "");
+    // Currency marks, only looked for when something other than digits and signs is there.
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+' | b'(' | b')'))
+    {
+        for sym in ["R$", "US$", "$", "€", "£", "BRL", "USD", "EUR"] {
+            if s.contains(sym) {
+                s = s.replace(sym, "");
+            }
+        }
     }
     let negative = s.starts_with('-') || (s.starts_with('(') && s.ends_with(')'));
     let s = s.trim_start_matches(['-', '+', '(']).trim_end_matches(')');

@@ -398,8 +398,10 @@ impl MappedLead {
     /// hash, whatever the row number).
     pub fn fingerprint(&self) -> String {
         use sha2::{Digest, Sha256};
-        let canonical = serde_json::to_string(self).expect("plain data serializes");
-        hex::encode(&Sha256::digest(canonical.as_bytes())[..16])
+        // The hash of the lead's JSON, serialized straight into the hasher.
+        let mut hasher = Sha256::new();
+        serde_json::to_writer(&mut hasher, self).expect("plain data serializes");
+        hex::encode(&hasher.finalize()[..16])
     }
 }
 

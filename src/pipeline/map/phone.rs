@@ -13,38 +13,74 @@
 //! target hold the answers equal to the crate's, including its quirks.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use phonenumber::PhoneNumber;
 use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
 use regex::Regex;
 
-/// A pattern of the metadata, compiled once, found by the address of its entry in the static
-/// database (cheap to hash, unlike the pattern's text).
+/// A pattern of the metadata, compiled once per thread, found by the address of its entry in
+/// the static database (cheap to hash, unlike the pattern's text), and anchored: compiled as
+/// `^(?:pattern)`. The crate only ever uses a match that starts at 0 (`find(..)` then
+/// `start() == 0`, or the first match replaced after that test); a leftmost match starting at
+/// 0 exists exactly when an anchored one does, with the same end and groups, and the anchored
+/// search gives up at the first byte instead of trying every later start.
 fn compiled(key: usize, text: &str) -> Option<Arc<Regex>> {
-    static CACHE: OnceLock<Mutex<HashMap<usize, Option<Arc<Regex>>>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
-    map.entry(key)
-        // As the crate builds them (`ignore_whitespace`: the metadata's patterns are laid out
-        // on several lines).
-        .or_insert_with(|| {
-            regex::RegexBuilder::new(text)
-                .ignore_whitespace(true)
-                .build()
-                .ok()
-                .map(Arc::new)
-        })
-        .clone()
+    use std::cell::RefCell;
+    thread_local! {
+        static CACHE: RefCell<HashMap<usize, Option<Arc<Regex>>, BuildAddr>> =
+            RefCell::new(HashMap::default());
+    }
+    CACHE.with(|cache| {
+        cache
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| {
+                // As the crate builds them (`ignore_whitespace`: the metadata's patterns are
+                // laid out on several lines; hence the newline before the closing parenthesis,
+                // past any trailing comment).
+                regex::RegexBuilder::new(&format!("^(?:{text}\n)"))
+                    .ignore_whitespace(true)
+                    .build()
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
+    })
+}
+
+/// A hasher for addresses: they are distinct already, so a multiply spreads them enough.
+#[derive(Default, Clone, Copy)]
+struct BuildAddr;
+
+impl std::hash::BuildHasher for BuildAddr {
+    type Hasher = AddrHasher;
+    fn build_hasher(&self) -> AddrHasher {
+        AddrHasher(0)
+    }
+}
+
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// Does the pattern match at the start of `value` (the crate's `find(..).start() == 0`)?
 macro_rules! starts {
     ($pattern:expr, $value:expr) => {{
         let p = $pattern;
-        compiled(p as *const _ as usize, p.as_str())
-            .and_then(|re| re.find($value).map(|m| m.start() == 0))
-            .unwrap_or(false)
+        compiled(p as *const _ as usize, p.as_str()).is_some_and(|re| re.is_match($value))
     }};
 }
 
