@@ -7,7 +7,8 @@
 #   LATENCY=50ms CONCURRENCY=16 bash benches/e2e.sh 400 off     (unthrottled, added latency)
 #   RERUN=1 bash benches/e2e.sh 10000 off                       (then a rerun of the same file)
 #
-# Loopback only; the sandbox is stopped at the end.
+# Also prints the import's peak RSS (/usr/bin/time). Loopback only; the sandbox is stopped at
+# the end.
 set -euo pipefail
 ROWS=${1:-600}
 RATE=${2:-600/min}
@@ -34,7 +35,9 @@ sed '/\[\[activities\]\]/,$d' "$ROOT/mappings/leads.toml" > e2e.toml
 SB=$!
 sleep 1
 KRAYIN_API_BASE="http://127.0.0.1:$PORT/api/v1" KRAYIN_LOGIN_EMAIL=admin@example.com KRAYIN_LOGIN_PASSWORD=admin123 \
+  /usr/bin/time -f "%M" -o rss.txt \
   "$BIN" import e2e.csv --mapping e2e.toml --rate "$RATE" --concurrency "$CONCURRENCY" --report report.json -q 2>/dev/null || true
+echo "import peak RSS: $(( $(tail -n 1 rss.txt) / 1024 )) MB"
 curl -s "http://127.0.0.1:$PORT/_sandbox/stats" > stats.json
 if [ "$RERUN" = 1 ]; then
   START=$(date +%s.%N)
