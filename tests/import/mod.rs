@@ -418,12 +418,34 @@ fn interrupted_then_rerun_writes_each_lead_once() {
 
 #[test]
 fn killed_at_random_moments_then_rerun_writes_each_lead_once() {
+    // Random kill points, different each run; `KILL_SEED=<n>` replays a failure.
+    let seed: u64 = std::env::var("KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    let mut state = seed | 1;
+    let mut random = |n: u64| {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    };
+    let mut targets: Vec<u64> = (0..3).map(|_| 1 + random(75)).collect();
+    targets.sort_unstable();
+    let pauses: Vec<u64> = (0..3).map(|_| random(30)).collect();
+    let context = format!("KILL_SEED={seed} (kills after {targets:?} leads, +{pauses:?} ms)");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (h, api) = rt.block_on(util::start(Config {
         rate_limit: None,
         faults: Faults {
             latency: "5ms..40ms".parse().unwrap(),
-            seed: 9,
+            seed,
             ..Faults::default()
         },
         ..Config::default()
@@ -440,7 +462,7 @@ fn killed_at_random_moments_then_rerun_writes_each_lead_once() {
         "--concurrency",
         "4",
     ];
-    for target in [3u64, 20, 45] {
+    for (target, pause) in targets.iter().zip(&pauses) {
         let mut child = w
             .against(&h, &args)
             .stderr(std::process::Stdio::null())
@@ -451,29 +473,31 @@ fn killed_at_random_moments_then_rerun_writes_each_lead_once() {
             let n = rt.block_on(api.stats())["counts"]["leads"]
                 .as_u64()
                 .unwrap();
-            if n >= target || child.try_wait().unwrap().is_some() {
+            if n >= *target || child.try_wait().unwrap().is_some() {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline);
+            assert!(std::time::Instant::now() < deadline, "{context}");
             std::thread::sleep(Duration::from_millis(5));
         }
+        // Somewhere between two requests, or in the middle of one.
+        std::thread::sleep(Duration::from_millis(*pause));
         let _ = child.kill(); // SIGKILL: no clean-up at all
         let _ = child.wait();
     }
     let r = w.run_with(w.against(&h, &args));
-    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.code, 0, "{context}: {r:?}");
     let stats = rt.block_on(api.stats());
-    assert_eq!(stats["counts"]["leads"], 80, "{stats}");
-    assert_eq!(stats["counts"]["persons"], 80);
+    assert_eq!(stats["counts"]["leads"], 80, "{context}: {stats}");
+    assert_eq!(stats["counts"]["persons"], 80, "{context}: {stats}");
     assert!(
         stats["duplicates"]["leads"].as_array().unwrap().is_empty(),
-        "{stats}"
+        "{context}: {stats}"
     );
     let ok = w.csv("samples/many.success.csv");
     assert_eq!(
         ok.len(),
         80,
-        "every row accounted for in the last run's success file"
+        "{context}: every row accounted for in the last run's success file"
     );
 }
 
