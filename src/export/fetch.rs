@@ -11,9 +11,9 @@
 //! a live table can shift: a row deleted or added while we read moves the rows after it by one.
 //! Rows are keyed by id (a row read twice is kept once), a changed `meta.total` between pages
 //! (or, in id order, fewer distinct ids than the total) is noticed and the listing read again,
-//! up to [`MAX_PASSES`] times, keeping the pass that saw it hold still; and in `updated_at` order, where many rows share one
-//! second, a page boundary falling inside such a tie is closed by reading that instant whole
-//! with an exact `updated_at` filter.
+//! up to [`MAX_PASSES`] times, keeping the pass that saw it hold still; and in `updated_at`
+//! order, where many rows share one second, a page boundary falling inside such a tie is
+//! closed by reading that instant whole with an exact `updated_at` filter.
 
 use std::collections::{BTreeMap, HashSet};
 

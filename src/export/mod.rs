@@ -503,7 +503,7 @@ fn filter_tables(entity: Entity, f: &ApiFilters) -> Tables {
 /// they resolved to (so `--owner jane@x.com` and `--owner "Jane Doe"` are one export, and a
 /// renamed stage still is), then the local filters.
 fn canonical_query(filters: &[(String, String)], o: &Options, include_system: bool) -> String {
-    let mut api: Vec<String> = filters
+    let mut parts: Vec<String> = filters
         .iter()
         .map(|(k, v)| {
             let mut v: Vec<String> = v.split(',').map(|x| x.trim().to_lowercase()).collect();
@@ -512,8 +512,7 @@ fn canonical_query(filters: &[(String, String)], o: &Options, include_system: bo
             format!("{k}={}", v.join(","))
         })
         .collect();
-    api.sort();
-    let mut parts = api;
+    parts.sort();
     let l = &o.local;
     let mut local = |k: &str, v: Option<String>| {
         if let Some(v) = v {

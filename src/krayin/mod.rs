@@ -994,25 +994,15 @@ impl Tables {
     }
 
     fn keep(self, l: &Lookups) -> Lookups {
-        let pick = |on: bool, v: &Vec<_>| if on { v.clone() } else { Vec::new() };
+        fn pick<T: Clone>(on: bool, v: &[T]) -> Vec<T> {
+            if on { v.to_vec() } else { Vec::new() }
+        }
         Lookups {
             sources: pick(self.sources, &l.sources),
             types: pick(self.types, &l.types),
-            pipelines: if self.pipelines {
-                l.pipelines.clone()
-            } else {
-                Vec::new()
-            },
-            users: if self.users {
-                l.users.clone()
-            } else {
-                Vec::new()
-            },
-            attributes: if self.attributes {
-                l.attributes.clone()
-            } else {
-                Vec::new()
-            },
+            pipelines: pick(self.pipelines, &l.pipelines),
+            users: pick(self.users, &l.users),
+            attributes: pick(self.attributes, &l.attributes),
         }
     }
 }
@@ -1076,8 +1066,9 @@ pub struct PersonIndex {
     persons: usize,
 }
 
-/// The index's key: SipHash with fixed keys, the same in every run.
-fn index_key(normalized: &str) -> u64 {
+/// A 64-bit hash of a text, the same in every run (SipHash with fixed keys): how e-mails,
+/// phones and person keys are remembered without their text.
+pub fn stable_hash(normalized: &str) -> u64 {
     use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
     BuildHasherDefault::<DefaultHasher>::default().hash_one(normalized)
 }
@@ -1089,7 +1080,7 @@ impl PersonIndex {
             let k = normalize_email(e);
             if !k.is_empty() {
                 // The oldest person keeps the key: it is the one a human would pick.
-                self.by_email.entry(index_key(&k)).or_insert(p.id);
+                self.by_email.entry(stable_hash(&k)).or_insert(p.id);
             }
         }
         for ph in p
@@ -1100,7 +1091,7 @@ impl PersonIndex {
         {
             let k = normalize_phone(ph);
             if k.trim_start_matches('+').len() >= 5 {
-                self.by_phone.entry(index_key(&k)).or_insert(p.id);
+                self.by_phone.entry(stable_hash(&k)).or_insert(p.id);
             }
         }
     }
@@ -1109,12 +1100,12 @@ impl PersonIndex {
     pub fn add(&mut self, id: u64, emails: &[String], phones: &[String]) {
         for e in emails {
             self.by_email
-                .entry(index_key(&normalize_email(e)))
+                .entry(stable_hash(&normalize_email(e)))
                 .or_insert(id);
         }
         for ph in phones {
             self.by_phone
-                .entry(index_key(&normalize_phone(ph)))
+                .entry(stable_hash(&normalize_phone(ph)))
                 .or_insert(id);
         }
         self.persons += 1;
@@ -1122,13 +1113,13 @@ impl PersonIndex {
 
     pub fn by_email(&self, email: &str) -> Option<u64> {
         self.by_email
-            .get(&index_key(&normalize_email(email)))
+            .get(&stable_hash(&normalize_email(email)))
             .copied()
     }
 
     pub fn by_phone(&self, phone: &str) -> Option<u64> {
         self.by_phone
-            .get(&index_key(&normalize_phone(phone)))
+            .get(&stable_hash(&normalize_phone(phone)))
             .copied()
     }
 

@@ -49,8 +49,8 @@ impl Key for u128 {
     }
 }
 
-/// The map's hasher: its keys are hashes already (SipHash of the e-mail, the phone, the row),
-/// so a multiply spreads them; SipHash again would be a fifth of the checks' time.
+/// A hasher for keys that are distinct already (hashes of e-mails, phones, rows; addresses):
+/// a multiply spreads them, where SipHash again would be a fifth of the checks' time.
 #[derive(Default, Clone, Copy)]
 pub struct BuildMix;
 

@@ -7,7 +7,7 @@
 //! would refuse it with a bare "already taken". Rows whose e-mails belong to two different
 //! earlier persons are refused too: they would merge two people.
 
-use crate::krayin::normalize_email;
+use crate::krayin::{normalize_email, stable_hash as hash};
 use crate::pipeline::map::MappedLead;
 use crate::pipeline::seen::Seen;
 use crate::record::{Problem, Rejection, Row, Stage};
@@ -28,11 +28,6 @@ pub struct FileChecks {
     emails: Seen<u64>,
     /// hash of the E.164 phone → (person, first row).
     phones: Seen<u64>,
-}
-
-fn hash(s: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(s)
 }
 
 impl FileChecks {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use crate::krayin::Lookups;
 use crate::record::{Problem, Rejection, Row, Stage};
 use convert::{DateFormat, NumberLocale, Piece};
-use spec::{Field, MappingFile, PastDatePolicy, SpecError};
+use spec::{Field, MappingFile, PastDatePolicy, SpecError, TARGETS};
 
 /// Krayin's VARCHAR(255) columns (§14: MySQL would truncate silently; we refuse instead).
 pub const MAX_TEXT: usize = 255;
@@ -520,30 +520,6 @@ impl Resolver {
         r
     }
 }
-
-/// The targets a mapping can set besides custom attributes, in [`MappingFile::fields`]' order.
-/// A compiled field sits at its target's position, so mapping a row finds its fields by index.
-const TARGETS: [&str; 19] = [
-    "lead.title",
-    "lead.description",
-    "lead.lead_value",
-    "lead.expected_close_date",
-    "lead.source",
-    "lead.type",
-    "lead.pipeline",
-    "lead.stage",
-    "lead.owner",
-    "person.name",
-    "person.emails",
-    "person.phones",
-    "person.job_title",
-    "organization.name",
-    "organization.address",
-    "organization.city",
-    "organization.state",
-    "organization.postcode",
-    "organization.country",
-];
 
 /// Positions in [`TARGETS`].
 mod slot {

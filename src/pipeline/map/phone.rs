@@ -15,6 +15,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::pipeline::seen::BuildMix;
+
 use phonenumber::PhoneNumber;
 use phonenumber::metadata::{DATABASE, Descriptor, Metadata};
 use regex::Regex;
@@ -28,7 +30,7 @@ use regex::Regex;
 fn compiled(key: usize, text: &str) -> Option<Arc<Regex>> {
     use std::cell::RefCell;
     thread_local! {
-        static CACHE: RefCell<HashMap<usize, Option<Arc<Regex>>, BuildAddr>> =
+        static CACHE: RefCell<HashMap<usize, Option<Arc<Regex>>, BuildMix>> =
             RefCell::new(HashMap::default());
     }
     CACHE.with(|cache| {
@@ -47,33 +49,6 @@ fn compiled(key: usize, text: &str) -> Option<Arc<Regex>> {
             })
             .clone()
     })
-}
-
-/// A hasher for addresses: they are distinct already, so a multiply spreads them enough.
-#[derive(Default, Clone, Copy)]
-struct BuildAddr;
-
-impl std::hash::BuildHasher for BuildAddr {
-    type Hasher = AddrHasher;
-    fn build_hasher(&self) -> AddrHasher {
-        AddrHasher(0)
-    }
-}
-
-struct AddrHasher(u64);
-
-impl std::hash::Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
 }
 
 /// Does the pattern match at the start of `value` (the crate's `find(..).start() == 0`)?

@@ -286,8 +286,9 @@ impl MappingFile {
     }
 }
 
-/// The targets a mapping may set.
-pub const TARGETS: &[&str] = &[
+/// The targets a mapping may set besides custom attributes, in [`MappingFile::fields`]' order
+/// (the mapper keeps a compiled field at its target's position).
+pub const TARGETS: [&str; 19] = [
     "lead.title",
     "lead.description",
     "lead.lead_value",
