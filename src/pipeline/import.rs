@@ -284,7 +284,11 @@ pub async fn run(
         .state_dir
         .clone()
         .unwrap_or_else(|| journal::default_state_dir(&opts.job.input));
-    let (mut journal, state) = Journal::open(&state_dir, &opts.job.input)?;
+    let (mut journal, state) = Journal::open(
+        &state_dir,
+        &opts.job.input,
+        opts.mode == Mode::Upsert && !opts.overwrite,
+    )?;
     if !state.done.is_empty() || !state.pending.is_empty() {
         tracing::info!(
             done = state.done.len(),
@@ -313,33 +317,13 @@ pub async fn run(
         .chain(attribute_targets)
         .filter_map(|t| mapper.column_of(&t).map(|c| (t.clone(), c.to_string())))
         .collect();
-    // The baseline for upsert conflicts: Krayin's updated_at after our last write of a lead.
-    let written_at = state
-        .done
-        .values()
-        .filter_map(|e| match e {
-            Entry::Done {
-                lead_id: Some(id),
-                updated_at: Some(at),
-                ..
-            } => Some((*id, at.clone())),
-            _ => None,
-        })
-        .collect();
     let key_fields = mapper.settings.key.clone();
-    let keys = state
-        .done
-        .values()
-        .filter_map(|e| match e {
-            Entry::Done {
-                key: Some(k),
-                lead_id: Some(id),
-                person_id,
-                ..
-            } => Some((k.clone(), (*id, *person_id))),
-            _ => None,
-        })
-        .collect();
+    let journal::State {
+        done,
+        keys,
+        written_at,
+        pending,
+    } = state;
     let key_in_krayin = key_fields.is_empty()
         || key_fields
             .iter()
@@ -352,7 +336,7 @@ pub async fn run(
             tz: mapper.time_zone().clone(),
             activities,
             columns,
-            pending: state.pending.clone(),
+            pending,
             written_at,
             keys,
             key_in_krayin,
@@ -401,7 +385,7 @@ pub async fn run(
                                     key,
                                     fp: fp.clone(),
                                 });
-                                let n = u128::from_str_radix(&fp, 16).unwrap_or_default();
+                                let n = journal::fp_key(&fp);
                                 match seen.get(n)? {
                                     Some((first, _)) => Msg::Duplicate(item, first),
                                     None => {
@@ -489,16 +473,14 @@ pub async fn run(
                         note: format!("same content as row {first}: written once"),
                     });
                 }
-                Msg::Item(item) => match state.done.get(&item.fp) {
-                    Some(Entry::Done {
-                        lead_id, person_id, ..
-                    }) => {
+                Msg::Item(item) => match done.get(journal::fp_key(&item.fp))? {
+                    Some((lead_id, person_id)) => {
                         tally.summary.skipped += 1;
                         tally.successes.push(&SuccessLine {
                             row: item.row.provenance.row,
                             outcome: "skipped",
-                            lead_id: *lead_id,
-                            person_id: *person_id,
+                            lead_id: Some(lead_id),
+                            person_id: journal::unpack(person_id),
                             title: item.lead.title.clone(),
                             note: "already imported by an earlier run".into(),
                         });

@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+use super::seen::Seen;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "lowercase")]
 pub enum Entry {
@@ -44,12 +46,53 @@ pub enum Entry {
     },
 }
 
-/// What a previous run left.
-#[derive(Debug, Default)]
+/// What a previous run left, in bounded memory: a nightly drop that keeps its name journals
+/// into one file for years, so the row and key maps spill to disk like the in-file checks
+/// ([`Seen`]).
 pub struct State {
-    pub done: HashMap<String, Entry>,
+    /// Row fingerprint ([`fp_key`]) → (lead id, person id or 0) of the rows Krayin holds.
+    pub done: Seen<u128>,
+    /// Row key ([`key_hash`]) → (lead id, person id or 0): the first lead written under it.
+    pub keys: Seen<u128>,
+    /// Lead id → Krayin's `updated_at` after this tool's last write; read only for upsert
+    /// conflicts (kept only when asked: it is the one part that grows with the journal).
+    pub written_at: HashMap<u64, String>,
     /// Sent (or about to be) when a previous run stopped, with no answer recorded.
     pub pending: HashSet<String>,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            done: Seen::named("the journal's rows"),
+            keys: Seen::named("the journal's row keys"),
+            written_at: HashMap::new(),
+            pending: HashSet::new(),
+        }
+    }
+}
+
+/// A row fingerprint (32 hex digits, [`crate::pipeline::map::MappedLead::fingerprint`]) as a
+/// number.
+pub fn fp_key(fp: &str) -> u128 {
+    u128::from_str_radix(fp, 16).unwrap_or_else(|_| key_hash(fp))
+}
+
+/// A row key (`settings.key` of the mapping) as 128 bits of its SHA-256: two different keys
+/// sharing one is out of reach (a 64-bit hash would risk it near billions of rows).
+pub fn key_hash(key: &str) -> u128 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(key.as_bytes());
+    u128::from_be_bytes(d[..16].try_into().expect("16 bytes"))
+}
+
+/// A person id in a [`Seen`] value (Krayin's ids start at 1: 0 is "none").
+pub fn pack(person_id: Option<u64>) -> u64 {
+    person_id.unwrap_or(0)
+}
+
+pub fn unpack(person_id: u64) -> Option<u64> {
+    (person_id != 0).then_some(person_id)
 }
 
 pub struct Journal {
@@ -92,8 +135,13 @@ pub struct Locked {
 }
 
 impl Journal {
-    /// Opens (creating) the journal and takes the lock; returns what earlier runs left.
-    pub fn open(state_dir: &Path, input: &Path) -> anyhow::Result<(Journal, State)> {
+    /// Opens (creating) the journal and takes the lock; returns what earlier runs left
+    /// (`written_at` only if `keep_written_at`).
+    pub fn open(
+        state_dir: &Path,
+        input: &Path,
+        keep_written_at: bool,
+    ) -> anyhow::Result<(Journal, State)> {
         std::fs::create_dir_all(state_dir).with_context(|| {
             format!("cannot create the state directory {}", state_dir.display())
         })?;
@@ -101,7 +149,7 @@ impl Journal {
         let lock = path.with_extension("lock");
         take_lock(&lock, state_dir)?;
         let state = match File::open(&path) {
-            Ok(f) => read_state(BufReader::new(f))
+            Ok(f) => read_state(BufReader::new(f), keep_written_at)
                 .with_context(|| format!("cannot read the journal {}", path.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
@@ -201,7 +249,7 @@ fn take_lock(lock: &Path, dir: &Path) -> anyhow::Result<()> {
     anyhow::bail!("cannot take the lock {}", lock.display())
 }
 
-fn read_state(r: impl BufRead) -> anyhow::Result<State> {
+fn read_state(r: impl BufRead, keep_written_at: bool) -> anyhow::Result<State> {
     let mut s = State::default();
     for line in r.lines() {
         let line = line?;
@@ -212,18 +260,34 @@ fn read_state(r: impl BufRead) -> anyhow::Result<State> {
         let Ok(entry) = serde_json::from_str::<Entry>(&line) else {
             continue;
         };
-        match &entry {
+        match entry {
             Entry::Intent { fp, .. } => {
-                if !s.done.contains_key(fp) {
-                    s.pending.insert(fp.clone());
+                if s.done.get(fp_key(&fp))?.is_none() {
+                    s.pending.insert(fp);
                 }
             }
-            Entry::Done { fp, .. } => {
-                s.pending.remove(fp);
-                s.done.insert(fp.clone(), entry.clone());
+            Entry::Done {
+                fp,
+                lead_id,
+                person_id,
+                updated_at,
+                key,
+                ..
+            } => {
+                s.pending.remove(&fp);
+                let ids = (lead_id.unwrap_or(0), pack(person_id));
+                s.done.insert_first(fp_key(&fp), ids)?;
+                if let Some(k) = key
+                    && lead_id.is_some()
+                {
+                    s.keys.insert_first(key_hash(&k), ids)?;
+                }
+                if keep_written_at && let (Some(id), Some(at)) = (lead_id, updated_at) {
+                    s.written_at.insert(id, at);
+                }
             }
             Entry::Cancel { fp } => {
-                s.pending.remove(fp);
+                s.pending.remove(&fp);
             }
         }
     }
@@ -251,7 +315,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let input = dir.path().join("leads.csv");
         {
-            let (mut j, s) = Journal::open(dir.path(), &input).unwrap();
+            let (mut j, s) = Journal::open(dir.path(), &input, false).unwrap();
             assert!(s.done.is_empty());
             j.push(&Entry::Intent {
                 fp: "a".into(),
@@ -269,18 +333,61 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"{\"t\":\"done\",\"fp\":\"b\",\"ro").unwrap();
         drop(f);
-        let (mut j, s) = Journal::open(dir.path(), &input).unwrap();
-        assert!(s.done.contains_key("a"));
+        let (mut j, s) = Journal::open(dir.path(), &input, false).unwrap();
+        assert!(s.done.get(fp_key("a")).unwrap().is_some());
         assert!(s.pending.contains("b"), "b was sent but never answered");
         j.push(&done("b"));
         j.sync().unwrap();
         drop(j);
-        let (_j, s) = Journal::open(dir.path(), &input).unwrap();
+        let (_j, s) = Journal::open(dir.path(), &input, false).unwrap();
         assert!(
-            s.done.contains_key("b"),
+            s.done.get(fp_key("b")).unwrap().is_some(),
             "the entry after the torn line is read"
         );
         assert!(s.pending.is_empty());
+    }
+
+    #[test]
+    fn keys_and_update_times_are_read_compactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("leads.csv");
+        let fp = "0123456789abcdef0123456789abcdef";
+        {
+            let (mut j, _) = Journal::open(dir.path(), &input, false).unwrap();
+            for (fp, at) in [
+                (fp, "2026-01-01T00:00:00.000000Z"),
+                ("ff", "2026-02-02T00:00:00.000000Z"),
+            ] {
+                j.push(&Entry::Done {
+                    fp: fp.into(),
+                    row: 2,
+                    outcome: "created".into(),
+                    lead_id: Some(7),
+                    person_id: None,
+                    updated_at: Some(at.into()),
+                    key: Some("deal|jane@acme.test".into()),
+                });
+            }
+            j.sync().unwrap();
+        }
+        let (j, s) = Journal::open(dir.path(), &input, true).unwrap();
+        drop(j);
+        assert_eq!(s.done.len(), 2);
+        assert_eq!(s.done.get(fp_key(fp)).unwrap(), Some((7, 0)));
+        assert_eq!(unpack(0), None);
+        assert_eq!(
+            s.keys.get(key_hash("deal|jane@acme.test")).unwrap(),
+            Some((7, 0))
+        );
+        assert_eq!(s.keys.get(key_hash("deal|jane@acme.test ")).unwrap(), None);
+        assert_eq!(
+            s.written_at.get(&7).map(String::as_str),
+            Some("2026-02-02T00:00:00.000000Z"),
+            "the last write's time wins"
+        );
+        let (_j, s) = Journal::open(dir.path(), &input, false).unwrap();
+        assert!(s.written_at.is_empty(), "not kept unless asked");
+        assert_eq!(s.keys.len(), 1);
     }
 
     #[test]
@@ -290,11 +397,11 @@ mod tests {
         let lock = journal_path(dir.path(), &input).with_extension("lock");
         // PID 1 is always alive.
         std::fs::write(&lock, "1").unwrap();
-        let err = Journal::open(dir.path(), &input).err().unwrap();
+        let err = Journal::open(dir.path(), &input, false).err().unwrap();
         assert!(err.downcast_ref::<Locked>().is_some(), "{err}");
         // A dead process's lock is taken over.
         std::fs::write(&lock, "999999999").unwrap();
-        let (j, _) = Journal::open(dir.path(), &input).unwrap();
+        let (j, _) = Journal::open(dir.path(), &input, false).unwrap();
         drop(j);
         assert!(!lock.exists(), "the lock goes with the journal");
     }

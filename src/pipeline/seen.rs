@@ -85,6 +85,10 @@ pub struct Seen<K: Key> {
     limit: usize,
     runs: Vec<Run>,
     dir: Option<tempfile::TempDir>,
+    /// Entries in all, memory and runs.
+    len: usize,
+    /// What the entries are, for messages ("the in-file duplicate checks").
+    what: &'static str,
 }
 
 /// A sorted file of records, its filter and its sparse index.
@@ -127,7 +131,7 @@ impl Run {
         let count = BLOCK.min(self.len - start);
         let mut buf = vec![0u8; count * RECORD];
         read_at(&self.file, &mut buf, (start * RECORD) as u64)
-            .context("cannot read the file checks' temporary file")?;
+            .context("cannot read a temporary file of the duplicate checks")?;
         let at = |i: usize, f: usize| {
             let o = i * RECORD + f * 8;
             u64::from_le_bytes(buf[o..o + 8].try_into().expect("8 bytes"))
@@ -180,7 +184,26 @@ impl<K: Key> Seen<K> {
             limit: limit.max(1),
             runs: Vec::new(),
             dir: None,
+            len: 0,
+            what: "the in-file duplicate checks",
         }
+    }
+
+    /// The same, named for its messages (`"the journal's rows"`).
+    pub fn named(what: &'static str) -> Seen<K> {
+        Seen {
+            what,
+            ..Seen::default()
+        }
+    }
+
+    /// Entries held, in memory and on disk.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
     /// Whether some entries are on disk now.
@@ -207,6 +230,7 @@ impl<K: Key> Seen<K> {
             return Ok(());
         }
         self.mem.insert(key, value);
+        self.len += 1;
         if self.mem.len() >= self.limit {
             self.spill()?;
         }
@@ -217,12 +241,17 @@ impl<K: Key> Seen<K> {
     fn spill(&mut self) -> anyhow::Result<()> {
         if self.dir.is_none() {
             self.dir = Some(
-                tempfile::tempdir()
-                    .context("cannot create a temporary folder for the file checks")?,
+                tempfile::tempdir().with_context(|| {
+                    format!(
+                        "cannot create a temporary folder for {} (set TMPDIR to a folder with free space)",
+                        self.what
+                    )
+                })?,
             );
             tracing::info!(
                 entries = self.limit,
-                "the file is large: its in-file duplicate checks continue with temporary disk files"
+                "{} continue with temporary disk files (many entries)",
+                self.what
             );
         }
         let dir = self.dir.as_ref().expect("just made").path();
@@ -249,12 +278,13 @@ impl<K: Key> Seen<K> {
                     bloom[w] |= m;
                 }
                 for x in [k.0, k.1, v.0, v.1] {
-                    w.write_all(&x.to_le_bytes())
-                        .context("cannot write the file checks' temporary file")?;
+                    w.write_all(&x.to_le_bytes()).with_context(|| {
+                        format!("cannot write a temporary file of {}", self.what)
+                    })?;
                 }
             }
             w.flush()
-                .context("cannot write the file checks' temporary file")?;
+                .with_context(|| format!("cannot write a temporary file of {}", self.what))?;
         }
         self.runs.push(Run {
             file,
@@ -285,6 +315,8 @@ mod tests {
             for k in 0..40 {
                 prop_assert_eq!(mem.get(k).unwrap(), disk.get(k).unwrap());
             }
+            prop_assert_eq!(mem.len(), disk.len());
+            prop_assert_eq!(mem.len(), ops.iter().map(|o| o.0).collect::<std::collections::HashSet<_>>().len());
         }
     }
 

@@ -117,30 +117,10 @@ impl FileChecks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::map::MappedPerson;
     use crate::record::Provenance;
 
     fn lead(emails: &[&str], phones: &[&str]) -> MappedLead {
-        MappedLead {
-            title: "t".into(),
-            description: None,
-            lead_value: None,
-            expected_close_date: None,
-            source_id: None,
-            type_id: None,
-            pipeline_id: None,
-            stage_id: None,
-            user_id: None,
-            person: MappedPerson {
-                name: "n".into(),
-                emails: emails.iter().map(|s| s.to_string()).collect(),
-                phones: phones.iter().map(|s| s.to_string()).collect(),
-                job_title: None,
-            },
-            organization: None,
-            attributes: Default::default(),
-            warnings: vec![],
-        }
+        MappedLead::bare("t", "n", emails, phones)
     }
 
     fn row(n: u64) -> Row {

@@ -17,8 +17,10 @@ use serde_json::json;
 use tokio::sync::{Mutex, OnceCell};
 
 use crate::krayin::{Class, Client, Error as ApiError, PageQuery, PersonIndex};
+use crate::pipeline::journal;
 use crate::pipeline::map::convert::{self, Piece};
 use crate::pipeline::map::{MappedLead, spec::ActivitySpec};
+use crate::pipeline::seen::Seen;
 use crate::pipeline::validate::PersonKey;
 use crate::record::{Problem, Rejection, Row, Stage};
 
@@ -144,16 +146,20 @@ pub struct Writer {
     /// Target → source column, to point Krayin's 422 field errors at the user's columns.
     columns: HashMap<String, String>,
     index: OnceCell<Mutex<PersonIndex>>,
-    leads: OnceCell<Mutex<HashMap<(String, u64), u64>>>,
+    /// (hash of the folded title, person id) → lead id, for `--mode skip-existing`.
+    leads: OnceCell<Mutex<HashMap<(u64, u64), u64>>>,
     /// folded organization name → id, loaded on first need.
     orgs: OnceCell<Mutex<HashMap<String, u64>>>,
+    /// One lock per person being written, so a person's rows go in order; dropped once its
+    /// group is written (the person index then knows the person).
     locks: std::sync::Mutex<HashMap<PersonKey, Arc<Mutex<Option<u64>>>>>,
     /// Fingerprints a previous run sent without recording an answer.
     pending: HashSet<String>,
     /// Lead id → Krayin's `updated_at` after this tool's last write (from the journal).
     written_at: HashMap<u64, String>,
-    /// Row key → (lead id, person id) of leads this tool wrote, from the journal and this run.
-    keys: Mutex<HashMap<String, (u64, Option<u64>)>>,
+    /// Row key ([`journal::key_hash`]) → (lead id, person id or 0) of leads this tool wrote,
+    /// from the journal and this run; spills to disk like the in-file checks.
+    keys: std::sync::Mutex<Seen<u128>>,
     /// The key can be checked against Krayin (it is made of title and person only; Krayin's
     /// API never returns custom attributes, so an attribute key matches only what this tool
     /// wrote).
@@ -173,7 +179,7 @@ pub struct Settings {
     pub columns: HashMap<String, String>,
     pub pending: HashSet<String>,
     pub written_at: HashMap<u64, String>,
-    pub keys: HashMap<String, (u64, Option<u64>)>,
+    pub keys: Seen<u128>,
     pub key_in_krayin: bool,
     pub overwrite: bool,
     pub stage_mapped: bool,
@@ -194,7 +200,7 @@ impl Writer {
             locks: std::sync::Mutex::new(HashMap::new()),
             pending: settings.pending,
             written_at: settings.written_at,
-            keys: Mutex::new(settings.keys),
+            keys: std::sync::Mutex::new(settings.keys),
             key_in_krayin: settings.key_in_krayin,
             overwrite: settings.overwrite,
             stage_mapped: settings.stage_mapped,
@@ -208,8 +214,7 @@ impl Writer {
             .await
     }
 
-    /// (folded title, person id) → lead id, for `--mode skip-existing`.
-    async fn leads(&self) -> Result<&Mutex<HashMap<(String, u64), u64>>, ApiError> {
+    async fn leads(&self) -> Result<&Mutex<HashMap<(u64, u64), u64>>, ApiError> {
         self.leads
             .get_or_try_init(|| async {
                 let mut map = HashMap::new();
@@ -223,7 +228,7 @@ impl Writer {
                     let p = self.client.leads_page(&q).await?;
                     for l in &p.data {
                         if let (Some(t), Some(person)) = (&l.title, &l.person) {
-                            map.entry((convert::fold(t), person.id)).or_insert(l.id);
+                            map.entry((title_hash(t), person.id)).or_insert(l.id);
                         }
                     }
                     if page >= p.meta.last_page {
@@ -251,24 +256,40 @@ impl Writer {
         let Some(first) = items.first() else {
             return out;
         };
-        let lock = self.lock_for(&first.key);
+        let first_key = first.key;
+        let lock = self.lock_for(&first_key);
         let mut person = lock.lock().await;
-        if person.is_none() {
-            match self.known_person(&first.lead).await {
-                Ok(p) => *person = p,
-                Err(e) => {
-                    for item in items {
-                        out.push(self.failed(item, &e, false));
-                    }
-                    return out;
+        let known = match *person {
+            Some(p) => Ok(Some(p)),
+            None => self.known_person(&first.lead).await,
+        };
+        match known {
+            Ok(p) => {
+                *person = p;
+                for item in items {
+                    let w = self.write_one(item, &mut person).await;
+                    out.push(w);
+                }
+            }
+            Err(e) => {
+                for item in items {
+                    out.push(self.failed(item, &e, false));
                 }
             }
         }
-        for item in items {
-            let w = self.write_one(item, &mut person).await;
-            out.push(w);
-        }
+        drop(person);
+        self.release(&first_key, lock);
         out
+    }
+
+    /// Drops a person's lock unless another group of the same person waits on it.
+    fn release(&self, key: &PersonKey, lock: Arc<Mutex<Option<u64>>>) {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Ours and the map's: nobody else holds it, and none can take it while the map is
+        // locked.
+        if Arc::strong_count(&lock) == 2 {
+            locks.remove(key);
+        }
     }
 
     async fn known_person(&self, lead: &MappedLead) -> Result<Option<u64>, ApiError> {
@@ -294,7 +315,17 @@ impl Writer {
         let existing = *person;
         // A lead this tool wrote under the same key (this run or an earlier one).
         let journalled = match &item.lead_key {
-            Some(k) if self.mode != Mode::Create => self.keys.lock().await.get(k).copied(),
+            Some(k) if self.mode != Mode::Create => {
+                let found = self
+                    .keys
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(journal::key_hash(k));
+                match found {
+                    Ok(ids) => ids.map(|(id, pid)| (id, journal::unpack(pid))),
+                    Err(e) => return self.local_failure(item, &e),
+                }
+            }
             _ => None,
         };
         if let Some((id, pid)) = journalled {
@@ -322,7 +353,7 @@ impl Writer {
                     let found = leads
                         .lock()
                         .await
-                        .get(&(convert::fold(&item.lead.title), pid))
+                        .get(&(title_hash(&item.lead.title), pid))
                         .copied();
                     if let Some(id) = found {
                         if self.mode == Mode::Upsert {
@@ -626,13 +657,19 @@ impl Writer {
             leads
                 .lock()
                 .await
-                .insert((convert::fold(&item.lead.title), pid), lead_id);
+                .insert((title_hash(&item.lead.title), pid), lead_id);
         }
         if let Some(k) = &item.lead_key {
-            self.keys
+            let kept = self
+                .keys
                 .lock()
-                .await
-                .insert(k.clone(), (lead_id, person_id));
+                .unwrap_or_else(|p| p.into_inner())
+                .insert_first(journal::key_hash(k), (lead_id, journal::pack(person_id)));
+            if let Err(e) = kept {
+                // The journal has it (a rerun knows the key); only a later row of this run
+                // with the same key could miss it.
+                tracing::error!(row = item.row.provenance.row, error = %format!("{e:#}"), "cannot remember the row's key for this run");
+            }
         }
         // A lead found after an unknown outcome may already have its follow-ups.
         let wanted = !self.activities.is_empty();
@@ -699,6 +736,20 @@ impl Writer {
         }
     }
 
+    /// A row stopped by a local fault before anything was sent (settled: nothing to look up).
+    fn local_failure(&self, item: Item, e: &anyhow::Error) -> Written {
+        let problem = Problem::new(
+            "row",
+            String::new(),
+            format!("{e:#}; nothing was sent for this row: run the import again"),
+        );
+        Written {
+            outcome: Outcome::Failed(Rejection::new(&item.row, Stage::Write, vec![problem])),
+            item,
+            settled: true,
+        }
+    }
+
     fn failed(&self, item: Item, e: &ApiError, settled: bool) -> Written {
         let mut problems = problems_of(e, &self.columns);
         // Unsettled: the lead may exist (the error may come from the look-up that was meant to
@@ -717,6 +768,12 @@ impl Writer {
             settled,
         }
     }
+}
+
+/// A lead title as Krayin's look-ups compare it (folded), hashed: the title map holds every
+/// lead of the CRM, and a title is only ever compared among one person's leads.
+fn title_hash(title: &str) -> u64 {
+    crate::krayin::stable_hash(&convert::fold(title))
 }
 
 /// Krayin's 422 "already taken" on a person e-mail (§7).
@@ -770,5 +827,110 @@ pub fn problems_of(e: &ApiError, columns: &HashMap<String, String>) -> Vec<Probl
             };
             vec![Problem::new("row", "", format!("{e}{hint}"))]
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::krayin::{ClientConfig, Credentials, auth::Secret};
+    use crate::record::Provenance;
+
+    fn item(row: u64, title: &str, email: &str) -> Item {
+        let lead = MappedLead::bare(title, "Jane", &[email], &[]);
+        Item {
+            row: Row {
+                provenance: Provenance {
+                    file: "t.csv".into(),
+                    sheet: None,
+                    row,
+                },
+                cells: vec![title.into(), email.into()],
+            },
+            key: crate::krayin::stable_hash(email),
+            fp: lead.fingerprint(),
+            lead_key: lead.key(&[]),
+            lead,
+        }
+    }
+
+    /// A person's lock lives while its rows are written, then goes: memory does not grow
+    /// with the persons of the file; the person index and the key map carry what later rows
+    /// need (the same person attached, the same key skipped).
+    #[tokio::test]
+    async fn person_locks_go_once_written_and_later_rows_still_find_their_person() {
+        let handle = crate::sandbox::spawn(crate::sandbox::Config {
+            rate_limit: None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let mut config = ClientConfig::new(
+            handle.api_base().parse().unwrap(),
+            Credentials::Login {
+                email: crate::sandbox::store::ADMIN_EMAIL.into(),
+                password: Secret::new(crate::sandbox::store::ADMIN_PASSWORD),
+                device_name: "test".into(),
+            },
+        );
+        config.rate = None;
+        let writer = Writer::new(
+            Client::new(config).unwrap(),
+            Settings {
+                mode: Mode::SkipExisting,
+                label: "work".into(),
+                tz: jiff::tz::TimeZone::UTC,
+                activities: vec![],
+                columns: HashMap::new(),
+                pending: HashSet::new(),
+                written_at: HashMap::new(),
+                keys: Seen::default(),
+                key_in_krayin: true,
+                overwrite: false,
+                stage_mapped: false,
+            },
+        );
+        let groups =
+            (0..20u64).map(|i| vec![item(i + 2, &format!("Deal {i}"), &format!("p{i}@t.test"))]);
+        let written: Vec<Vec<Written>> =
+            futures::future::join_all(groups.map(|g| writer.write_group(g))).await;
+        assert!(written.iter().flatten().all(|w| matches!(
+            w.outcome,
+            Outcome::Created {
+                reused_person: false,
+                ..
+            }
+        )));
+        assert!(
+            writer.locks.lock().unwrap().is_empty(),
+            "every lock released"
+        );
+        // The same person again, in two groups at once: one person, the key skipped once.
+        let again = futures::future::join(
+            writer.write_group(vec![item(30, "Deal 3", "p3@t.test")]),
+            writer.write_group(vec![item(31, "Other deal", "p3@t.test")]),
+        )
+        .await;
+        let first = &written[3][0].outcome;
+        let Outcome::Created {
+            lead_id, person_id, ..
+        } = first
+        else {
+            panic!("{first:?}")
+        };
+        match &again.0[0].outcome {
+            Outcome::Skipped { lead_id: l, .. } => assert_eq!(l, &Some(*lead_id)),
+            o => panic!("the same key is skipped: {o:?}"),
+        }
+        match &again.1[0].outcome {
+            Outcome::Created {
+                person_id: p,
+                reused_person: true,
+                ..
+            } => assert_eq!(p, person_id),
+            o => panic!("the known person is attached: {o:?}"),
+        }
+        assert!(writer.locks.lock().unwrap().is_empty());
+        handle.shutdown().await.unwrap();
     }
 }

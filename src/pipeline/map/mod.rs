@@ -275,6 +275,31 @@ pub struct MappedLead {
 }
 
 impl MappedLead {
+    /// A lead with only a title and a person, for tests.
+    #[cfg(test)]
+    pub fn bare(title: &str, name: &str, emails: &[&str], phones: &[&str]) -> MappedLead {
+        MappedLead {
+            title: title.into(),
+            description: None,
+            lead_value: None,
+            expected_close_date: None,
+            source_id: None,
+            type_id: None,
+            pipeline_id: None,
+            stage_id: None,
+            user_id: None,
+            person: MappedPerson {
+                name: name.into(),
+                emails: emails.iter().map(|s| s.to_string()).collect(),
+                phones: phones.iter().map(|s| s.to_string()).collect(),
+                job_title: None,
+            },
+            organization: None,
+            attributes: Default::default(),
+            warnings: vec![],
+        }
+    }
+
     /// The `POST /leads` body. With `person_id`, the lead is attached to an existing person
     /// (other person fields are ignored by Krayin, §7); otherwise the person is created inline,
     /// with `organization_id` when the organization was created apart (it has an address),
