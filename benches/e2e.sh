@@ -6,6 +6,9 @@
 #   bash benches/e2e.sh [ROWS] [RATE]        e.g. bash benches/e2e.sh 600 600/min
 #   LATENCY=50ms CONCURRENCY=16 bash benches/e2e.sh 400 off     (unthrottled, added latency)
 #   RERUN=1 bash benches/e2e.sh 10000 off                       (then a rerun of the same file)
+#   RERUN=1 PAD=1000000 bash benches/e2e.sh 2000 off   (before the rerun, 1,000,000 more rows in
+#                                                       its journal, as years of nightly drops)
+#   BIN=/tmp/other/krayin-etl bash benches/e2e.sh ...   (another build, to compare)
 #
 # Also prints the import's peak RSS (/usr/bin/time). Loopback only; the sandbox is stopped at
 # the end.
@@ -16,9 +19,12 @@ PORT=${PORT:-18765}
 LATENCY=${LATENCY:-0}
 CONCURRENCY=${CONCURRENCY:-4}
 RERUN=${RERUN:-0}
+PAD=${PAD:-0}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-BIN="$ROOT/target/release/krayin-etl"
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
+  BIN="$ROOT/target/release/krayin-etl"
+fi
 WORK=$(mktemp -d)
 trap 'kill $SB 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
@@ -40,11 +46,28 @@ KRAYIN_API_BASE="http://127.0.0.1:$PORT/api/v1" KRAYIN_LOGIN_EMAIL=admin@example
 echo "import peak RSS: $(( $(tail -n 1 rss.txt) / 1024 )) MB"
 curl -s "http://127.0.0.1:$PORT/_sandbox/stats" > stats.json
 if [ "$RERUN" = 1 ]; then
+  if [ "$PAD" -gt 0 ]; then
+    # Rows of other days' files under the same name: done entries with their own fingerprints
+    # and keys, written the way the import writes them.
+    python3 - "$PAD" <<'PAD'
+import json, random, sys
+rnd = random.Random(7)
+with open(".krayin-etl/e2e.csv.journal", "a") as f:
+    for i in range(int(sys.argv[1])):
+        f.write(json.dumps({"t": "done", "fp": f"{rnd.getrandbits(128):032x}", "row": i + 2,
+            "outcome": "created", "lead_id": 10**7 + i, "person_id": 10**7 + i,
+            "updated_at": "2026-01-01T00:00:00.000000Z", "key": f"deal {i}|p{i}@old.test"},
+            separators=(",", ":")) + "\n")
+PAD
+    echo "journal padded with $PAD rows: $(( $(stat -c %s .krayin-etl/e2e.csv.journal) / 1048576 )) MB"
+  fi
   START=$(date +%s.%N)
   KRAYIN_API_BASE="http://127.0.0.1:$PORT/api/v1" KRAYIN_LOGIN_EMAIL=admin@example.com KRAYIN_LOGIN_PASSWORD=admin123 \
+    /usr/bin/time -f "%M" -o rerun-rss.txt \
     "$BIN" import e2e.csv --mapping e2e.toml --rate "$RATE" --report rerun.json -q 2>/dev/null || true
   END=$(date +%s.%N)
   python3 -c "import json; r=json.load(open('rerun.json')); print(f'rerun: {r[\"requests\"]} requests, {r[\"skipped\"]} skipped, {$END-$START:.2f} s wall')"
+  echo "rerun peak RSS: $(( $(tail -n 1 rerun-rss.txt) / 1024 )) MB"
 fi
 python3 - "$RATE" "$LATENCY" "$CONCURRENCY" <<'PY'
 import json, sys
