@@ -8,6 +8,7 @@
 #   RERUN=1 bash benches/e2e.sh 10000 off                       (then a rerun of the same file)
 #   RERUN=1 PAD=1000000 bash benches/e2e.sh 2000 off   (before the rerun, 1,000,000 more rows in
 #                                                       its journal, as years of nightly drops)
+#   RERUN_ARGS="--mode upsert"                           (flags for the rerun only)
 #   BIN=/tmp/other/krayin-etl bash benches/e2e.sh ...   (another build, to compare)
 #
 # Also prints the import's peak RSS (/usr/bin/time). Loopback only; the sandbox is stopped at
@@ -20,6 +21,7 @@ LATENCY=${LATENCY:-0}
 CONCURRENCY=${CONCURRENCY:-4}
 RERUN=${RERUN:-0}
 PAD=${PAD:-0}
+RERUN_ARGS=${RERUN_ARGS:-}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
@@ -64,7 +66,7 @@ PAD
   START=$(date +%s.%N)
   KRAYIN_API_BASE="http://127.0.0.1:$PORT/api/v1" KRAYIN_LOGIN_EMAIL=admin@example.com KRAYIN_LOGIN_PASSWORD=admin123 \
     /usr/bin/time -f "%M" -o rerun-rss.txt \
-    "$BIN" import e2e.csv --mapping e2e.toml --rate "$RATE" --report rerun.json -q 2>/dev/null || true
+    "$BIN" import e2e.csv --mapping e2e.toml --rate "$RATE" --report rerun.json $RERUN_ARGS -q 2>/dev/null || true
   END=$(date +%s.%N)
   python3 -c "import json; r=json.load(open('rerun.json')); print(f'rerun: {r[\"requests\"]} requests, {r[\"skipped\"]} skipped, {$END-$START:.2f} s wall')"
   echo "rerun peak RSS: $(( $(tail -n 1 rerun-rss.txt) / 1024 )) MB"

@@ -13,7 +13,7 @@
 //! A torn last line (a kill mid-write) is ignored. A lock file stops two imports sharing the
 //! state directory; a lock left by a dead process is taken over.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -54,9 +54,9 @@ pub struct State {
     pub done: Seen<u128>,
     /// Row key ([`key_hash`]) → (lead id, person id or 0): the first lead written under it.
     pub keys: Seen<u128>,
-    /// Lead id → Krayin's `updated_at` after this tool's last write; read only for upsert
-    /// conflicts (kept only when asked: it is the one part that grows with the journal).
-    pub written_at: HashMap<u64, String>,
+    /// Lead id → Krayin's `updated_at` after this tool's last write ([`WrittenAt`]), read only
+    /// for upsert conflicts (so kept only when asked).
+    pub written_at: WrittenAt,
     /// Sent (or about to be) when a previous run stopped, with no answer recorded.
     pub pending: HashSet<String>,
 }
@@ -66,8 +66,64 @@ impl Default for State {
         State {
             done: Seen::named("the journal's rows"),
             keys: Seen::named("the journal's row keys"),
-            written_at: HashMap::new(),
+            written_at: WrittenAt::default(),
             pending: HashSet::new(),
+        }
+    }
+}
+
+/// Lead id → the [`Stamp`] of this tool's last write of it, spilling to disk like the rest.
+pub struct WrittenAt(Seen<u64>);
+
+impl WrittenAt {
+    /// Lead ids are sequential: spread them (an odd multiplier is a bijection) for the map's
+    /// and the filters' hashing, which expect random-looking keys.
+    fn key(lead_id: u64) -> u64 {
+        lead_id.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
+    pub fn insert(&mut self, lead_id: u64, at: Stamp) -> anyhow::Result<()> {
+        self.0.insert_last(Self::key(lead_id), (at.0 as u64, 0))
+    }
+
+    pub fn get(&self, lead_id: u64) -> anyhow::Result<Option<Stamp>> {
+        Ok(self
+            .0
+            .get(Self::key(lead_id))?
+            .map(|(v, _)| Stamp(v as i64)))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Default for WrittenAt {
+    fn default() -> Self {
+        WrittenAt(Seen::named("the journal's update times"))
+    }
+}
+
+/// Krayin's `updated_at` of a lead in 8 bytes: microseconds since 1970, or for text that is
+/// not a timestamp, a hash of it (equal texts stay equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(i64);
+
+impl Stamp {
+    pub fn of(text: &str) -> Stamp {
+        match text.parse::<jiff::Timestamp>() {
+            Ok(t) => Stamp(t.as_microsecond()),
+            // Below i64::MIN / 2, where no date of jiff's range (years -9999 to 9999) falls.
+            Err(_) => Stamp(i64::MIN | (crate::krayin::stable_hash(text) >> 2) as i64),
+        }
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match jiff::Timestamp::from_microsecond(self.0) {
+            Ok(t) if self.0 >= i64::MIN / 2 => write!(f, "{t}"),
+            _ => f.write_str("the time of that write"),
         }
     }
 }
@@ -283,7 +339,7 @@ fn read_state(r: impl BufRead, keep_written_at: bool) -> anyhow::Result<State> {
                     s.keys.insert_first(key_hash(&k), ids)?;
                 }
                 if keep_written_at && let (Some(id), Some(at)) = (lead_id, updated_at) {
-                    s.written_at.insert(id, at);
+                    s.written_at.insert(id, Stamp::of(&at))?;
                 }
             }
             Entry::Cancel { fp } => {
@@ -381,10 +437,25 @@ mod tests {
         );
         assert_eq!(s.keys.get(key_hash("deal|jane@acme.test ")).unwrap(), None);
         assert_eq!(
-            s.written_at.get(&7).map(String::as_str),
-            Some("2026-02-02T00:00:00.000000Z"),
+            s.written_at
+                .get(7)
+                .unwrap()
+                .map(|s| s.to_string())
+                .as_deref(),
+            Some("2026-02-02T00:00:00Z"),
             "the last write's time wins"
         );
+        assert_eq!(
+            Stamp::of("2026-02-02T00:00:00.000000Z"),
+            Stamp::of("2026-02-02T00:00:00Z")
+        );
+        assert_ne!(
+            Stamp::of("2026-02-02T00:00:00.000001Z"),
+            Stamp::of("2026-02-02T00:00:00Z")
+        );
+        assert_eq!(Stamp::of("yesterday"), Stamp::of("yesterday"));
+        assert_ne!(Stamp::of("yesterday"), Stamp::of("today"));
+        assert_eq!(Stamp::of("today").to_string(), "the time of that write");
         let (_j, s) = Journal::open(dir.path(), &input, false).unwrap();
         assert!(s.written_at.is_empty(), "not kept unless asked");
         assert_eq!(s.keys.len(), 1);

@@ -215,8 +215,14 @@ impl<K: Key> Seen<K> {
         if let Some(v) = self.mem.get(&key) {
             return Ok(Some(*v));
         }
+        self.on_disk(key)
+    }
+
+    /// The newest run first: a key that [`Seen::insert_last`] replaced is found with its last
+    /// value (with [`Seen::insert_first`] alone, a key is never in two places).
+    fn on_disk(&self, key: K) -> anyhow::Result<Option<(u64, u64)>> {
         let parts = key.parts();
-        for run in &self.runs {
+        for run in self.runs.iter().rev() {
             if let Some(v) = run.get(parts)? {
                 return Ok(Some(v));
             }
@@ -231,6 +237,20 @@ impl<K: Key> Seen<K> {
         }
         self.mem.insert(key, value);
         self.len += 1;
+        if self.mem.len() >= self.limit {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    /// Records `value` for `key`, replacing any earlier one (a map that must keep the last
+    /// value; not to be mixed with [`Seen::insert_first`] on one `Seen`).
+    pub fn insert_last(&mut self, key: K, value: (u64, u64)) -> anyhow::Result<()> {
+        let known = self.mem.insert(key, value).is_some()
+            || (self.spilled() && self.on_disk(key)?.is_some());
+        if !known {
+            self.len += 1;
+        }
         if self.mem.len() >= self.limit {
             self.spill()?;
         }
@@ -317,6 +337,24 @@ mod tests {
             }
             prop_assert_eq!(mem.len(), disk.len());
             prop_assert_eq!(mem.len(), ops.iter().map(|o| o.0).collect::<std::collections::HashSet<_>>().len());
+        }
+    }
+
+    proptest! {
+        /// Keeping the last value: on disk or in memory, what a map would answer.
+        #[test]
+        fn insert_last_answers_like_a_map(ops in prop::collection::vec((0u64..40, 0u64..1000), 1..200)) {
+            let mut map = HashMap::new();
+            let mut disk: Seen<u64> = Seen::with_limit(3);
+            for (k, v) in &ops {
+                prop_assert_eq!(map.get(k).copied(), disk.get(*k).unwrap());
+                map.insert(*k, (*v, 0));
+                disk.insert_last(*k, (*v, 0)).unwrap();
+            }
+            for k in 0..40 {
+                prop_assert_eq!(map.get(&k).copied(), disk.get(k).unwrap());
+            }
+            prop_assert_eq!(map.len(), disk.len());
         }
     }
 

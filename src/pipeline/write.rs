@@ -156,7 +156,7 @@ pub struct Writer {
     /// Fingerprints a previous run sent without recording an answer.
     pending: HashSet<String>,
     /// Lead id → Krayin's `updated_at` after this tool's last write (from the journal).
-    written_at: HashMap<u64, String>,
+    written_at: journal::WrittenAt,
     /// Row key ([`journal::key_hash`]) → (lead id, person id or 0) of leads this tool wrote,
     /// from the journal and this run; spills to disk like the in-file checks.
     keys: std::sync::Mutex<Seen<u128>>,
@@ -178,7 +178,7 @@ pub struct Settings {
     pub activities: Vec<Activity>,
     pub columns: HashMap<String, String>,
     pub pending: HashSet<String>,
-    pub written_at: HashMap<u64, String>,
+    pub written_at: journal::WrittenAt,
     pub keys: Seen<u128>,
     pub key_in_krayin: bool,
     pub overwrite: bool,
@@ -480,9 +480,13 @@ impl Writer {
             Ok(l) => l,
             Err(e) => return self.failed(item, &e, true),
         };
+        let ours = match self.written_at.get(lead_id) {
+            Ok(o) => o,
+            Err(e) => return self.local_failure(item, &e),
+        };
         if !self.overwrite
-            && let Some(ours) = self.written_at.get(&lead_id)
-            && current.updated_at.as_deref() != Some(ours.as_str())
+            && let Some(ours) = ours
+            && current.updated_at.as_deref().map(journal::Stamp::of) != Some(ours)
         {
             let problem = Problem::new(
                 "row",
@@ -883,7 +887,7 @@ mod tests {
                 activities: vec![],
                 columns: HashMap::new(),
                 pending: HashSet::new(),
-                written_at: HashMap::new(),
+                written_at: Default::default(),
                 keys: Seen::default(),
                 key_in_krayin: true,
                 overwrite: false,
