@@ -7,12 +7,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &str| {
     let mut parts = data.splitn(2, '\n');
     let template = parts.next().unwrap_or("");
-    let cells: Vec<String> = parts
-        .next()
-        .unwrap_or("")
-        .split(',')
-        .map(str::to_string)
-        .collect();
+    let cells: krayin_etl::record::Cells = parts.next().unwrap_or("").split(',').collect();
     let headers: Vec<String> = vec![
         "Empresa".into(),
         "Contato".into(),

@@ -389,7 +389,7 @@ pub async fn run(
                                 match seen.get(n)? {
                                     Some((first, _)) => Msg::Duplicate(item, first),
                                     None => {
-                                        seen.insert_first(n, (item.row.provenance.row, 0))?;
+                                        seen.insert_absent(n, (item.row.provenance.row, 0))?;
                                         Msg::Item(item)
                                     }
                                 }

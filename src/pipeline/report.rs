@@ -62,7 +62,7 @@ fn line(r: &Rejection, width: usize) -> (u64, Vec<String>) {
     };
     let mut cells: Vec<String> = Vec::with_capacity(width + 6);
     cells.push(r.provenance.row.to_string());
-    let mut original = r.cells.clone();
+    let mut original = r.cells.to_vec();
     original.resize(width.max(original.len()), String::new());
     cells.extend(original);
     cells.push(r.stage.to_string());

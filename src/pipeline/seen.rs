@@ -243,6 +243,19 @@ impl<K: Key> Seen<K> {
         Ok(())
     }
 
+    /// Records `value` for a key that [`Seen::get`] has just found nowhere: the same as
+    /// [`Seen::insert_first`] without looking through the runs' filters a second time.
+    pub fn insert_absent(&mut self, key: K, value: (u64, u64)) -> anyhow::Result<()> {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.mem.entry(key) {
+            e.insert(value);
+            self.len += 1;
+            if self.mem.len() >= self.limit {
+                self.spill()?;
+            }
+        }
+        Ok(())
+    }
+
     /// Records `value` for `key`, replacing any earlier one (a map that must keep the last
     /// value; not to be mixed with [`Seen::insert_first`] on one `Seen`).
     pub fn insert_last(&mut self, key: K, value: (u64, u64)) -> anyhow::Result<()> {
@@ -327,11 +340,17 @@ mod tests {
         fn spilled_answers_like_memory(ops in prop::collection::vec((0u64..40, 0u64..1000), 1..200)) {
             let mut mem: Seen<u64> = Seen::with_limit(usize::MAX);
             let mut disk: Seen<u64> = Seen::with_limit(3);
+            let mut absent: Seen<u64> = Seen::with_limit(3);
             for (i, (k, v)) in ops.iter().enumerate() {
                 prop_assert_eq!(mem.get(*k).unwrap(), disk.get(*k).unwrap());
+                prop_assert_eq!(mem.get(*k).unwrap(), absent.get(*k).unwrap());
                 mem.insert_first(*k, (*v, i as u64)).unwrap();
                 disk.insert_first(*k, (*v, i as u64)).unwrap();
+                if absent.get(*k).unwrap().is_none() {
+                    absent.insert_absent(*k, (*v, i as u64)).unwrap();
+                }
             }
+            prop_assert_eq!(absent.len(), disk.len());
             for k in 0..40 {
                 prop_assert_eq!(mem.get(k).unwrap(), disk.get(k).unwrap());
             }

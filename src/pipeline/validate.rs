@@ -54,11 +54,16 @@ impl FileChecks {
             .map(|e| hash(&normalize_email(e)))
             .collect();
         let mut known: Vec<(PersonKey, u64, &str)> = Vec::new();
+        // The hashes no earlier row had: recorded if the row passes.
+        let mut new_emails: Vec<u64> = Vec::new();
         for (e, h) in lead.person.emails.iter().zip(&emails) {
-            if let Some((k, r)) = self.emails.get(*h)?
-                && !known.iter().any(|(kk, _, _)| *kk == k)
-            {
-                known.push((k, r, e));
+            match self.emails.get(*h)? {
+                Some((k, r)) => {
+                    if !known.iter().any(|(kk, _, _)| *kk == k) {
+                        known.push((k, r, e));
+                    }
+                }
+                None => new_emails.push(*h),
             }
         }
         if known.len() > 1 {
@@ -80,13 +85,21 @@ impl FileChecks {
         }
         let key: PersonKey = match known.first() {
             Some((k, _, _)) => *k,
-            None => hash(&lead.person.key()),
+            // A new person: its first e-mail's hash (already made) stands for
+            // `MappedPerson::key`'s e-mail form; else the phone or name form.
+            None => match emails.first() {
+                Some(h) => *h,
+                None => hash(&lead.person.key()),
+            },
         };
-        let phones: Vec<u64> = lead.person.phones.iter().map(|p| hash(p)).collect();
-        for (p, h) in lead.person.phones.iter().zip(&phones) {
-            if let Some((k, r)) = self.phones.get(*h)?
-                && k != key
-            {
+        let mut new_phones: Vec<u64> = Vec::new();
+        for p in &lead.person.phones {
+            let h = hash(p);
+            let Some((k, r)) = self.phones.get(h)? else {
+                new_phones.push(h);
+                continue;
+            };
+            if k != key {
                 problems.push(
                     Problem::new(
                         "person.phones",
@@ -104,11 +117,11 @@ impl FileChecks {
             return Ok(Err(Rejection::new(row, Stage::Validate, problems)));
         }
         let at = row.provenance.row;
-        for h in emails {
-            self.emails.insert_first(h, (key, at))?;
+        for h in new_emails {
+            self.emails.insert_absent(h, (key, at))?;
         }
-        for h in phones {
-            self.phones.insert_first(h, (key, at))?;
+        for h in new_phones {
+            self.phones.insert_absent(h, (key, at))?;
         }
         Ok(Ok(key))
     }
@@ -130,7 +143,7 @@ mod tests {
                 sheet: None,
                 row: n,
             },
-            cells: vec![],
+            cells: Default::default(),
         }
     }
 

@@ -849,7 +849,7 @@ mod tests {
                     sheet: None,
                     row,
                 },
-                cells: vec![title.into(), email.into()],
+                cells: [title, email].into_iter().collect(),
             },
             key: crate::krayin::stable_hash(email),
             fp: lead.fingerprint(),

@@ -6,6 +6,8 @@
 
 use std::str::FromStr;
 
+use crate::record::Cells;
+
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
@@ -324,7 +326,7 @@ pub fn compile_template(template: &str, headers: &[String]) -> Result<Vec<Piece>
 }
 
 /// Renders a template; `None` when every column it names is empty.
-pub fn render(pieces: &[Piece], cells: &[String]) -> Option<String> {
+pub fn render(pieces: &[Piece], cells: &Cells) -> Option<String> {
     let mut out = String::new();
     let mut any = false;
     let mut has_columns = false;
@@ -333,7 +335,7 @@ pub fn render(pieces: &[Piece], cells: &[String]) -> Option<String> {
             Piece::Text(t) => out.push_str(t),
             Piece::Column(i) => {
                 has_columns = true;
-                let v = cells.get(*i).map(|s| s.trim()).unwrap_or("");
+                let v = cells.get(*i).map(str::trim).unwrap_or("");
                 any |= !v.is_empty();
                 out.push_str(v);
             }
@@ -482,9 +484,9 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         let t = compile_template("{empresa} - {Contato} {{x}}", &h).unwrap();
-        let cells = vec!["ACME".to_string(), " Jane ".to_string(), String::new()];
+        let cells: Cells = ["ACME", " Jane ", ""].into_iter().collect();
         assert_eq!(render(&t, &cells).unwrap(), "ACME - Jane {x}");
-        assert_eq!(render(&t, &["".into(), "".into(), "".into()]), None);
+        assert_eq!(render(&t, &["", "", ""].into_iter().collect()), None);
         assert!(
             compile_template("{observacoes}", &h).is_ok(),
             "accent-insensitive"
@@ -555,7 +557,7 @@ mod tests {
         fn templates_never_panic(t in "\\PC{0,30}") {
             let h = vec!["a".to_string(), "b".to_string()];
             if let Ok(p) = compile_template(&t, &h) {
-                let _ = render(&p, &["x".into(), "y".into()]);
+                let _ = render(&p, &["x", "y"].into_iter().collect());
             }
         }
     }

@@ -22,7 +22,7 @@ use std::sync::Mutex;
 use serde_json::{Value, json};
 
 use crate::krayin::Lookups;
-use crate::record::{Problem, Rejection, Row, Stage};
+use crate::record::{Cells, Problem, Rejection, Row, Stage};
 use convert::{DateFormat, NumberLocale, Piece};
 use spec::{Field, MappingFile, PastDatePolicy, SpecError, TARGETS};
 
@@ -163,9 +163,9 @@ impl Compiled {
     /// The raw text for this row (after default, trim, replace and case); `None` if empty.
     /// Borrowed from the row (or the mapping) unless a template, a replacement or a case
     /// change made a new string: mapping a row allocates only what the lead keeps.
-    fn text<'a>(&'a self, cells: &'a [String]) -> Option<Cow<'a, str>> {
+    fn text<'a>(&'a self, cells: &'a Cells) -> Option<Cow<'a, str>> {
         let mut v: Cow<'a, str> = match &self.input {
-            Input::Column(i) => Cow::Borrowed(cells.get(*i).map(String::as_str).unwrap_or("")),
+            Input::Column(i) => Cow::Borrowed(cells.get(*i).unwrap_or("")),
             Input::Template(p) => convert::render(p, cells).map_or(Cow::Borrowed(""), Cow::Owned),
             Input::Constant(v) => Cow::Borrowed(v),
             Input::Nothing => Cow::Borrowed(""),
@@ -702,7 +702,7 @@ impl Mapper {
                     ));
                 }
             }
-            let empty: Vec<String> = Vec::new();
+            let empty = Cells::new();
             let pipeline_text = mapper.fields[slot::PIPELINE]
                 .as_ref()
                 .and_then(|c| c.text(&empty));

@@ -34,7 +34,7 @@ use super::{
     BlankTally, Format, ReadError, ReadOptions, Source, clean_header, is_blank, reject_row,
     truncate_for_report,
 };
-use crate::record::{Provenance, Rejection, Row};
+use crate::record::{Cells, Provenance, Rejection, Row};
 
 /// How much of the file decides the encoding and the delimiter: enough for hundreds of lines
 /// of a typical lead sheet, small enough to read twice at no noticeable cost.
@@ -424,7 +424,7 @@ struct CsvRows {
 }
 
 impl CsvRows {
-    fn row(&self, line: u64, cells: Vec<String>) -> Row {
+    fn row(&self, line: u64, cells: Cells) -> Row {
         Row {
             provenance: Provenance {
                 file: self.file.clone(),
@@ -461,7 +461,7 @@ impl Iterator for CsvRows {
                 Ok(true) if is_blank(self.record.iter()) => self.blanks.blank(),
                 Ok(true) => {
                     self.blanks.data();
-                    let row = self.row(line, self.record.iter().map(str::to_string).collect());
+                    let row = self.row(line, Cells::from_record(&self.record));
                     if row.cells.len() != self.width {
                         return Some(Err(self.ragged(row)));
                     }
@@ -481,7 +481,7 @@ impl Iterator for CsvRows {
                         )
                     };
                     return Some(Err(reject_row(
-                        self.row(line, Vec::new()),
+                        self.row(line, Cells::new()),
                         String::new(),
                         message,
                     )));
@@ -522,7 +522,7 @@ mod tests {
             .rows
             .by_ref()
             .map(|r| match r {
-                Ok(row) => (row.provenance.row, row.cells),
+                Ok(row) => (row.provenance.row, row.cells.to_vec()),
                 Err(rej) => (
                     rej.provenance.row,
                     vec![format!("REJECTED: {}", rej.summary())],

@@ -281,7 +281,7 @@ impl Iterator for SheetRows {
                     sheet: Some(self.sheet.clone()),
                     row: self.first_row + index as u64,
                 },
-                cells,
+                cells: cells.into(),
             };
             let Some((j, value)) = extra else {
                 return Some(Ok(row));
@@ -677,7 +677,7 @@ mod tests {
             let rows = rows(&mut src);
             let row = rows[0].as_ref().unwrap();
             assert_eq!(
-                (row.provenance.row, row.cells.clone()),
+                (row.provenance.row, row.cells.to_vec()),
                 (4, strings(&["Eva", "11"]))
             );
         }
@@ -807,7 +807,7 @@ mod tests {
         );
         let rows: Vec<(u64, Vec<String>)> = rows(&mut src)
             .into_iter()
-            .map(|r| r.map(|r| (r.provenance.row, r.cells)).unwrap())
+            .map(|r| r.map(|r| (r.provenance.row, r.cells.to_vec())).unwrap())
             .collect();
         assert_eq!(
             rows,
@@ -848,7 +848,7 @@ mod tests {
         let rows = rows(&mut src);
         let row = rows[0].as_ref().unwrap();
         assert_eq!(row.cells.len(), 10_000);
-        assert_eq!(row.cells[9_999], "9999");
+        assert_eq!(&row.cells[9_999], "9999");
     }
 
     #[test]
