@@ -66,10 +66,8 @@ fn is_grouped(s: &str, sep: char) -> bool {
 /// `15000.5` still reads as fifteen thousand and a half under `pt-BR`.
 pub fn parse_number(input: &str, locale: NumberLocale) -> Result<String, String> {
     let raw = input.trim();
-    let mut s: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\u{a0}')
-        .collect();
+    let mut s = String::with_capacity(raw.len());
+    s.extend(raw.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}'));
     // Currency marks, only looked for when something other than digits and signs is there.
     if !s
         .bytes()
@@ -327,7 +325,14 @@ pub fn compile_template(template: &str, headers: &[String]) -> Result<Vec<Piece>
 
 /// Renders a template; `None` when every column it names is empty.
 pub fn render(pieces: &[Piece], cells: &Cells) -> Option<String> {
-    let mut out = String::new();
+    let size: usize = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Text(t) => t.len(),
+            Piece::Column(i) => cells.get(*i).map_or(0, str::len),
+        })
+        .sum();
+    let mut out = String::with_capacity(size);
     let mut any = false;
     let mut has_columns = false;
     for p in pieces {

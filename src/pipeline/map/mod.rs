@@ -934,7 +934,7 @@ impl Mapper {
         if let Some(c) = field(slot::EMAILS) {
             for e in c.values(text(slot::EMAILS)) {
                 if crate::sandbox::rules::is_email(e) {
-                    if e.chars().count() > MAX_TEXT {
+                    if e.len() > MAX_TEXT && e.chars().count() > MAX_TEXT {
                         rules.push(c.problem(e, "longer than 255 characters"));
                     }
                     if !emails.iter().any(|x| x.eq_ignore_ascii_case(e)) {
@@ -1076,6 +1076,10 @@ fn check_attribute(
 }
 
 fn check_length(c: &Compiled, v: &str, rules: &mut Vec<Problem>) {
+    // At most one character a byte: a short text needs no counting.
+    if v.len() <= MAX_TEXT {
+        return;
+    }
     let n = v.chars().count();
     if n > MAX_TEXT {
         let shown: String = v.chars().take(40).collect();

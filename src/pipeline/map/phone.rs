@@ -228,7 +228,8 @@ pub fn parse(
     // helper::extract, then normalize: the text from the `+` or the first digit to the last
     // digit, keeping the digits. (No extension can match: it needs a letter, `#`, `;` or `,`.)
     let plus = bytes.first() == Some(&b'+');
-    let mut national: String = s.chars().filter(char::is_ascii_digit).collect();
+    let mut national = String::with_capacity(digits);
+    national.extend(s.chars().filter(char::is_ascii_digit));
 
     // helper::international_prefix: the region's international dialling prefix (`00`) is
     // taken off when the number starts with it and goes on with something other than 0.
