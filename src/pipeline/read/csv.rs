@@ -373,6 +373,40 @@ impl<R> LineTracker<R> {
         }
     }
 
+    /// Notes the line starts in `data`, the next bytes of the stream: between line ends it
+    /// jumps to the next CR or LF (memchr) instead of looking at each byte.
+    fn track(&mut self, data: &[u8]) {
+        let mut i = 0;
+        while i < data.len() {
+            if self.at_line_start {
+                match data[i] {
+                    b'\n' => self.newlines += 1,
+                    b'\r' => {}
+                    _ => {
+                        self.starts
+                            .push_back((self.offset + i as u64, self.newlines + 1));
+                        self.at_line_start = false;
+                    }
+                }
+                if self.at_line_start {
+                    i += 1;
+                    continue;
+                }
+            }
+            match memchr::memchr2(b'\n', b'\r', &data[i..]) {
+                Some(j) => {
+                    if data[i + j] == b'\n' {
+                        self.newlines += 1;
+                    }
+                    self.at_line_start = true;
+                    i += j + 1;
+                }
+                None => break,
+            }
+        }
+        self.offset += data.len() as u64;
+    }
+
     /// The line of the record whose parsing began at byte `start`. Calls must come in
     /// increasing order of `start`, as records are read.
     fn line_of(&mut self, start: u64) -> u64 {
@@ -394,19 +428,7 @@ impl<R> LineTracker<R> {
 impl<R: Read> Read for LineTracker<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        for (i, &byte) in buf[..n].iter().enumerate() {
-            match byte {
-                b'\n' => (self.newlines, self.at_line_start) = (self.newlines + 1, true),
-                b'\r' => self.at_line_start = true,
-                _ if self.at_line_start => {
-                    self.starts
-                        .push_back((self.offset + i as u64, self.newlines + 1));
-                    self.at_line_start = false;
-                }
-                _ => {}
-            }
-        }
-        self.offset += n as u64;
+        self.track(&buf[..n]);
         Ok(n)
     }
 }
@@ -858,6 +880,42 @@ mod tests {
         assert_eq!(tracker.line_of(2), 2);
         assert_eq!(tracker.line_of(4), 5);
         assert_eq!(tracker.line_of(100), 6);
+    }
+
+    proptest! {
+        /// The memchr scan notes the same line starts as a byte-by-byte one, however the
+        /// stream is cut into reads.
+        #[test]
+        fn line_tracking_matches_a_byte_by_byte_scan(
+            data in proptest::collection::vec(proptest::sample::select(vec![b'\r', b'\n', b'a', b',']), 0..200),
+            cuts in proptest::collection::vec(1usize..17, 1..40),
+        ) {
+            let (mut newlines, mut at_start, mut starts) = (0u64, true, Vec::new());
+            for (i, &b) in data.iter().enumerate() {
+                match b {
+                    b'\n' => (newlines, at_start) = (newlines + 1, true),
+                    b'\r' => at_start = true,
+                    _ if at_start => {
+                        starts.push((i as u64, newlines + 1));
+                        at_start = false;
+                    }
+                    _ => {}
+                }
+            }
+            let mut t = LineTracker::new(io::empty());
+            let mut rest = &data[..];
+            for c in cuts.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (now, later) = rest.split_at((*c).min(rest.len()));
+                t.track(now);
+                rest = later;
+            }
+            prop_assert_eq!(t.starts.iter().copied().collect::<Vec<_>>(), starts);
+            prop_assert_eq!(t.newlines, newlines);
+            prop_assert_eq!(t.offset, data.len() as u64);
+        }
     }
 
     /// A generated table and how it was written.
