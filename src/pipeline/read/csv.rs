@@ -350,14 +350,19 @@ fn delimiters_per_line(text: &str, delimiter: u8, complete: bool) -> Vec<usize> 
 /// [`line_of`](Self::line_of) maps a record's start offset to the first content at or after
 /// it. Entries are dropped as records are read, so it holds at most the lines of the record
 /// being read plus csv's read-ahead buffer.
+///
+/// A line ends at LF, CRLF or a lone CR (the "CSV (Macintosh)" files of Excel for Mac), as csv
+/// reads them: a CR counts at once, and an LF right after it is the same line end.
 struct LineTracker<R> {
     inner: R,
     /// Bytes passed through so far.
     offset: u64,
-    /// `\n` passed through so far.
+    /// Line ends passed through so far.
     newlines: u64,
     /// The next byte that is not CR or LF starts a line's content.
     at_line_start: bool,
+    /// The last byte was a CR: an LF now ends no further line.
+    after_cr: bool,
     /// (offset, 1-based line) of each line's first content byte not yet claimed by a record.
     starts: VecDeque<(u64, u64)>,
 }
@@ -369,6 +374,7 @@ impl<R> LineTracker<R> {
             offset: 0,
             newlines: 0,
             at_line_start: true,
+            after_cr: false,
             starts: VecDeque::new(),
         }
     }
@@ -380,12 +386,19 @@ impl<R> LineTracker<R> {
         while i < data.len() {
             if self.at_line_start {
                 match data[i] {
-                    b'\n' => self.newlines += 1,
-                    b'\r' => {}
+                    b'\n' => {
+                        self.newlines += u64::from(!self.after_cr);
+                        self.after_cr = false;
+                    }
+                    b'\r' => {
+                        self.newlines += 1;
+                        self.after_cr = true;
+                    }
                     _ => {
                         self.starts
                             .push_back((self.offset + i as u64, self.newlines + 1));
                         self.at_line_start = false;
+                        self.after_cr = false;
                     }
                 }
                 if self.at_line_start {
@@ -395,9 +408,9 @@ impl<R> LineTracker<R> {
             }
             match memchr::memchr2(b'\n', b'\r', &data[i..]) {
                 Some(j) => {
-                    if data[i + j] == b'\n' {
-                        self.newlines += 1;
-                    }
+                    // After content: this CR or LF ends the line.
+                    self.newlines += 1;
+                    self.after_cr = data[i + j] == b'\r';
                     self.at_line_start = true;
                     i += j + 1;
                 }
@@ -890,11 +903,15 @@ mod tests {
             data in proptest::collection::vec(proptest::sample::select(vec![b'\r', b'\n', b'a', b',']), 0..200),
             cuts in proptest::collection::vec(1usize..17, 1..40),
         ) {
+            // Line ends: LF, CRLF, or a lone CR.
             let (mut newlines, mut at_start, mut starts) = (0u64, true, Vec::new());
             for (i, &b) in data.iter().enumerate() {
+                let crlf = b == b'\n' && i > 0 && data[i - 1] == b'\r';
                 match b {
-                    b'\n' => (newlines, at_start) = (newlines + 1, true),
-                    b'\r' => at_start = true,
+                    b'\n' | b'\r' => {
+                        newlines += u64::from(!crlf);
+                        at_start = true;
+                    }
                     _ if at_start => {
                         starts.push((i as u64, newlines + 1));
                         at_start = false;
@@ -916,6 +933,33 @@ mod tests {
             prop_assert_eq!(t.newlines, newlines);
             prop_assert_eq!(t.offset, data.len() as u64);
         }
+    }
+
+    /// Found by the `csv_read` fuzz target: with CR alone as the line end (Excel for Mac's
+    /// "CSV (Macintosh)"), every record was reported on line 1.
+    #[test]
+    fn regression_lone_cr_line_ends_number_the_rows() {
+        let mut src = read_bytes(
+            b"nome,email\rAna,a@x.test\rBia,b@x.test\r\rCai,c@x.test",
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            drain(&mut src),
+            vec![
+                (2, cells(&["Ana", "a@x.test"])),
+                (3, cells(&["Bia", "b@x.test"])),
+                (5, cells(&["Cai", "c@x.test"])),
+            ]
+        );
+        // The fuzzer's own input (not UTF-8: decoded as Windows-1252), rows in file order.
+        let mut src = read_bytes(
+            &[0xef, 0x0d, 0xff, 0xbf, 0x0d, 0xff],
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let lines: Vec<u64> = drain(&mut src).iter().map(|(l, _)| *l).collect();
+        assert_eq!(lines, vec![2, 3]);
     }
 
     /// A generated table and how it was written.
@@ -996,9 +1040,14 @@ mod tests {
                     pending = 0;
                     expected.push((line, row.clone()));
                 }
-                // The writer quotes any field with a newline, so each LF inside a cell is a
-                // line of the file; the record's own terminator is one more.
-                line += 1 + row.iter().map(|c| c.matches('\n').count() as u64).sum::<u64>();
+                // The writer quotes any field with a newline, so each line end inside a cell
+                // (LF, CRLF, a lone CR) is a line of the file; the record's own terminator is
+                // one more.
+                let ends = |c: &String| {
+                    c.matches('\n').count() as u64 + c.matches('\r').count() as u64
+                        - c.matches("\r\n").count() as u64
+                };
+                line += 1 + row.iter().map(ends).sum::<u64>();
             }
             prop_assert_eq!(drain(&mut src), expected);
             prop_assert_eq!(src.blank_rows.load(Ordering::Relaxed), blanks);
