@@ -45,7 +45,7 @@ pub struct Row {
 pub struct Cells {
     text: String,
     /// Byte offset in `text` where each cell ends.
-    ends: Vec<u32>,
+    ends: Vec<usize>,
 }
 
 impl Cells {
@@ -56,7 +56,7 @@ impl Cells {
     /// From a CSV record, copying its buffer whole.
     pub fn from_record(record: &csv::StringRecord) -> Cells {
         let mut ends = Vec::with_capacity(record.len());
-        ends.extend((0..record.len()).map(|i| record.range(i).map_or(0, |r| r.end) as u32));
+        ends.extend((0..record.len()).map(|i| record.range(i).map_or(0, |r| r.end)));
         Cells {
             text: record.as_slice().to_string(),
             ends,
@@ -65,8 +65,7 @@ impl Cells {
 
     pub fn push(&mut self, cell: &str) {
         self.text.push_str(cell);
-        let end = u32::try_from(self.text.len()).expect("a row under 4 GB");
-        self.ends.push(end);
+        self.ends.push(self.text.len());
     }
 
     pub fn len(&self) -> usize {
@@ -78,13 +77,16 @@ impl Cells {
     }
 
     pub fn get(&self, i: usize) -> Option<&str> {
-        let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
         Some(&self.text[start..end])
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator + '_ {
-        (0..self.len()).map(|i| &self[i])
+    pub fn iter(&self) -> CellsIter<'_> {
+        CellsIter {
+            cells: self,
+            at: 0..self.len(),
+        }
     }
 
     pub fn to_vec(&self) -> Vec<String> {
@@ -127,11 +129,35 @@ impl From<Vec<String>> for Cells {
     }
 }
 
+/// The cells of a row, in order.
+pub struct CellsIter<'a> {
+    cells: &'a Cells,
+    at: std::ops::Range<usize>,
+}
+
+impl<'a> Iterator for CellsIter<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        self.at.next().map(|i| &self.cells[i])
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.at.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for CellsIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.at.next_back().map(|i| &self.cells[i])
+    }
+}
+
+impl ExactSizeIterator for CellsIter<'_> {}
+
 impl<'a> IntoIterator for &'a Cells {
     type Item = &'a str;
-    type IntoIter = Box<dyn DoubleEndedIterator<Item = &'a str> + 'a>;
-    fn into_iter(self) -> Self::IntoIter {
-        Box::new(self.iter())
+    type IntoIter = CellsIter<'a>;
+    fn into_iter(self) -> CellsIter<'a> {
+        self.iter()
     }
 }
 
@@ -265,6 +291,8 @@ mod tests {
         assert_eq!(&c[1], "ação");
         assert_eq!(c.get(5), None);
         assert_eq!(c.iter().rev().nth(1), Some("x,y"));
+        assert_eq!(c.iter().len(), 5);
+        assert_eq!((&c).into_iter().filter(|x| x.is_empty()).count(), 3);
         assert_eq!(c.join("|"), "|ação||x,y|");
         assert_eq!(Cells::from(c.to_vec()), c);
         assert!(Cells::new().is_empty());
