@@ -116,19 +116,6 @@ impl<S: AsRef<str>> FromIterator<S> for Cells {
     }
 }
 
-impl From<Vec<String>> for Cells {
-    fn from(v: Vec<String>) -> Cells {
-        let mut c = Cells {
-            text: String::with_capacity(v.iter().map(String::len).sum()),
-            ends: Vec::with_capacity(v.len()),
-        };
-        for s in &v {
-            c.push(s);
-        }
-        c
-    }
-}
-
 /// The cells of a row, in order.
 pub struct CellsIter<'a> {
     cells: &'a Cells,
@@ -294,7 +281,7 @@ mod tests {
         assert_eq!(c.iter().len(), 5);
         assert_eq!((&c).into_iter().filter(|x| x.is_empty()).count(), 3);
         assert_eq!(c.join("|"), "|ação||x,y|");
-        assert_eq!(Cells::from(c.to_vec()), c);
+        assert_eq!(c.to_vec().iter().collect::<Cells>(), c);
         assert!(Cells::new().is_empty());
         assert_eq!(format!("{c:?}"), r#"["", "ação", "", "x,y", ""]"#);
     }

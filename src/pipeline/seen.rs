@@ -232,7 +232,7 @@ impl<K: Key> Seen<K> {
 
     /// Records `value` for `key` unless the key is known (the first value stays).
     pub fn insert_first(&mut self, key: K, value: (u64, u64)) -> anyhow::Result<()> {
-        if self.mem.contains_key(&key) || (self.spilled() && self.get(key)?.is_some()) {
+        if self.mem.contains_key(&key) || (self.spilled() && self.on_disk(key)?.is_some()) {
             return Ok(());
         }
         self.mem.insert(key, value);

@@ -281,7 +281,7 @@ impl Iterator for SheetRows {
                     sheet: Some(self.sheet.clone()),
                     row: self.first_row + index as u64,
                 },
-                cells: cells.into(),
+                cells: cells.iter().collect(),
             };
             let Some((j, value)) = extra else {
                 return Some(Ok(row));
