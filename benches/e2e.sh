@@ -22,12 +22,7 @@ CONCURRENCY=${CONCURRENCY:-4}
 RERUN=${RERUN:-0}
 PAD=${PAD:-0}
 RERUN_ARGS=${RERUN_ARGS:-}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${BIN:-}" ]; then
-  cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-  BIN="$ROOT/target/release/krayin-etl"
-fi
-WORK=$(mktemp -d)
+source "$(dirname "$0")/setup.sh"
 trap 'kill $SB 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
 python3 - "$ROWS" <<'PY'

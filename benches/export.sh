@@ -10,10 +10,7 @@
 set -euo pipefail
 ROWS=${1:-10000}
 PORT=${PORT:-18766}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-BIN="$ROOT/target/release/krayin-etl"
-WORK=$(mktemp -d)
+source "$(dirname "$0")/setup.sh"
 trap 'kill $SB 2>/dev/null || true; rm -rf "$WORK"' EXIT
 cd "$WORK"
 python3 - "$ROWS" <<'PY'

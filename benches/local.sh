@@ -13,10 +13,7 @@ set -euo pipefail
 CSV_ROWS=${1:-1000000}
 XLSX_ROWS=${2:-100000}
 RUNS=${RUNS:-3}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --quiet --manifest-path "$ROOT/Cargo.toml"
-BIN="$ROOT/target/release/krayin-etl"
-WORK=$(mktemp -d)
+source "$(dirname "$0")/setup.sh"
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 sed -e '/\[\[activities\]\]/,$d' -e 's/^phone_region = .*/phone_region = "BR"/' \
