@@ -7,7 +7,9 @@
 //! would refuse it with a bare "already taken". Rows whose e-mails belong to two different
 //! earlier persons are refused too: they would merge two people.
 
-use crate::krayin::{normalize_email, stable_hash as hash};
+use smallvec::SmallVec;
+
+use crate::krayin::{email_hash, stable_hash as hash};
 use crate::pipeline::map::MappedLead;
 use crate::pipeline::seen::Seen;
 use crate::record::{Problem, Rejection, Row, Stage};
@@ -47,23 +49,21 @@ impl FileChecks {
         lead: &MappedLead,
     ) -> anyhow::Result<Result<PersonKey, Rejection>> {
         let mut problems = Vec::new();
-        let emails: Vec<u64> = lead
-            .person
-            .emails
-            .iter()
-            .map(|e| hash(&normalize_email(e)))
-            .collect();
-        let mut known: Vec<(PersonKey, u64, &str)> = Vec::new();
+        // A row has an e-mail or two and a phone or two: these stay on the stack.
+        let mut known: SmallVec<[(PersonKey, u64, &str); 2]> = SmallVec::new();
         // The hashes no earlier row had: recorded if the row passes.
-        let mut new_emails: Vec<u64> = Vec::new();
-        for (e, h) in lead.person.emails.iter().zip(&emails) {
-            match self.emails.get(*h)? {
+        let mut new_emails: SmallVec<[u64; 4]> = SmallVec::new();
+        let mut first_email = None;
+        for e in &lead.person.emails {
+            let h = email_hash(e);
+            first_email.get_or_insert(h);
+            match self.emails.get(h)? {
                 Some((k, r)) => {
                     if !known.iter().any(|(kk, _, _)| *kk == k) {
                         known.push((k, r, e));
                     }
                 }
-                None => new_emails.push(*h),
+                None => new_emails.push(h),
             }
         }
         if known.len() > 1 {
@@ -87,12 +87,12 @@ impl FileChecks {
             Some((k, _, _)) => *k,
             // A new person: its first e-mail's hash (already made) stands for
             // `MappedPerson::key`'s e-mail form; else the phone or name form.
-            None => match emails.first() {
-                Some(h) => *h,
+            None => match first_email {
+                Some(h) => h,
                 None => hash(&lead.person.key()),
             },
         };
-        let mut new_phones: Vec<u64> = Vec::new();
+        let mut new_phones: SmallVec<[u64; 4]> = SmallVec::new();
         for p in &lead.person.phones {
             let h = hash(p);
             let Some((k, r)) = self.phones.get(h)? else {

@@ -11,6 +11,19 @@ use crate::record::Cells;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+/// `str::trim`, answering at once for text that starts and ends with visible ASCII (nearly
+/// every cell): the full search decodes characters from both ends, and a row's cells are
+/// trimmed a score of times.
+#[inline]
+pub fn trim(s: &str) -> &str {
+    let visible = |b: Option<&u8>| b.is_some_and(|b| (b'!'..=b'~').contains(b));
+    if visible(s.as_bytes().first()) && visible(s.as_bytes().last()) {
+        s
+    } else {
+        s.trim()
+    }
+}
+
 /// Case- and accent-insensitive form for comparisons: `São  Paulo` → `sao paulo`.
 pub fn fold(s: &str) -> String {
     let stripped: String = s.nfd().filter(|c| !is_combining_mark(*c)).collect();
@@ -65,26 +78,30 @@ fn is_grouped(s: &str, sep: char) -> bool {
 /// thousands separator only when it groups exactly three digits, so a spreadsheet's own
 /// `15000.5` still reads as fifteen thousand and a half under `pt-BR`.
 pub fn parse_number(input: &str, locale: NumberLocale) -> Result<String, String> {
-    let raw = input.trim();
-    let mut s = String::with_capacity(raw.len());
-    s.extend(raw.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}'));
-    // Currency marks, only looked for when something other than digits and signs is there.
-    if !s
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+' | b'(' | b')'))
-    {
-        for sym in ["R$", "US$", "$", "€", "£", "BRL", "USD", "EUR"] {
-            if s.contains(sym) {
-                s = s.replace(sym, "");
+    use std::borrow::Cow;
+    let raw = trim(input);
+    let plain = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b',' | b'-' | b'+' | b'(' | b')');
+    // Spaces (and no-break spaces) and currency marks dropped, only where there are any: a
+    // spreadsheet's number is nearly always plain already.
+    let mut s: Cow<'_, str> = Cow::Borrowed(raw);
+    if !raw.bytes().all(plain) {
+        let mut t = String::with_capacity(raw.len());
+        t.extend(raw.chars().filter(|c| !c.is_whitespace() && *c != '\u{a0}'));
+        if !t.bytes().all(plain) {
+            for sym in ["R$", "US$", "$", "€", "£", "BRL", "USD", "EUR"] {
+                if t.contains(sym) {
+                    t = t.replace(sym, "");
+                }
             }
         }
+        s = Cow::Owned(t);
     }
     let negative = s.starts_with('-') || (s.starts_with('(') && s.ends_with(')'));
     let s = s.trim_start_matches(['-', '+', '(']).trim_end_matches(')');
     if s.is_empty()
         || !s
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
     {
         return Err(format!("{raw:?} is not a number"));
     }
@@ -106,7 +123,7 @@ pub fn parse_number(input: &str, locale: NumberLocale) -> Result<String, String>
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
     };
-    let int = if int.contains(thousands) {
+    let int: Cow<'_, str> = if int.contains(thousands) {
         if !is_grouped(int, thousands) {
             // A lone `.` under pt-BR (`15000.5`) is a decimal point, not a thousands mark.
             if frac.is_none() && int.matches(thousands).count() == 1 {
@@ -119,9 +136,9 @@ pub fn parse_number(input: &str, locale: NumberLocale) -> Result<String, String>
                 if decimal == ',' { "','" } else { "'.'" }
             ));
         }
-        int.replace(thousands, "")
+        Cow::Owned(int.replace(thousands, ""))
     } else {
-        int.to_string()
+        Cow::Borrowed(int)
     };
     finish(negative, &int, frac, raw)
 }
@@ -138,15 +155,18 @@ fn finish(negative: bool, int: &str, frac: Option<&str>, raw: &str) -> Result<St
     let frac = frac
         .map(|f| f.trim_end_matches('0'))
         .filter(|f| !f.is_empty());
-    let sign = if negative && (int != "0" || frac.is_some()) {
-        "-"
-    } else {
-        ""
-    };
-    Ok(match frac {
-        Some(f) => format!("{sign}{int}.{f}"),
-        None => format!("{sign}{int}"),
-    })
+    let sign = negative && (int != "0" || frac.is_some());
+    // `{sign}{int}.{frac}`, in one allocation (no formatter).
+    let mut out = String::with_capacity(2 + int.len() + frac.map_or(0, str::len));
+    if sign {
+        out.push('-');
+    }
+    out.push_str(int);
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    Ok(out)
 }
 
 /// A date format: a strftime pattern, ISO-8601, or an Excel serial number.
@@ -187,7 +207,7 @@ fn excel_epoch() -> jiff::civil::Date {
 
 /// Parses a date with the first format that reads it.
 pub fn parse_date(input: &str, formats: &[DateFormat]) -> Result<jiff::civil::Date, String> {
-    let s = input.trim();
+    let s = trim(input);
     for f in formats {
         let parsed = match f {
             DateFormat::Iso => s
@@ -244,7 +264,7 @@ pub fn parse_phone_in(
     input: &str,
     country: Option<phonenumber::country::Id>,
 ) -> Result<String, String> {
-    let s = input.trim();
+    let s = trim(input);
     let parsed = match super::phone::parse(country, s) {
         Some(fast) => fast,
         None => phonenumber::parse(country, s)
@@ -264,7 +284,26 @@ pub fn parse_phone_in(
     // E.164 as the crate's formatter writes it (`+{code}{national}`, the national number with
     // its leading zeros), without the formatter's search for a national format, which E.164
     // does not use and which cost more than the rest of the check.
-    Ok(format!("+{code}{national}"))
+    let mut e164 = String::with_capacity(6 + national.len());
+    e164.push('+');
+    e164.push_str(itoa(code, &mut [0; 5]));
+    e164.push_str(&national);
+    Ok(e164)
+}
+
+/// `n` in decimal, written into `buf` (the formatter's machinery costs more than a phone's
+/// calling code is worth).
+fn itoa(mut n: u16, buf: &mut [u8; 5]) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
 }
 
 /// A piece of a template.
@@ -340,7 +379,7 @@ pub fn render(pieces: &[Piece], cells: &Cells) -> Option<String> {
             Piece::Text(t) => out.push_str(t),
             Piece::Column(i) => {
                 has_columns = true;
-                let v = cells.get(*i).map(str::trim).unwrap_or("");
+                let v = cells.get(*i).map(trim).unwrap_or("");
                 any |= !v.is_empty();
                 out.push_str(v);
             }
@@ -429,6 +468,11 @@ mod tests {
         assert_eq!(parse_number("1.234.567,891", auto).unwrap(), "1234567.891");
         assert_eq!(parse_number("-12", en).unwrap(), "-12");
         assert_eq!(parse_number("0,00", br).unwrap(), "0");
+        assert_eq!(parse_number("€\u{a0}1 500,00", br).unwrap(), "1500");
+        assert_eq!(parse_number("(1,234.50)", en).unwrap(), "-1234.5");
+        assert_eq!(parse_number(" USD 12 ", en).unwrap(), "12");
+        assert_eq!(parse_number("-0,00", br).unwrap(), "0");
+        assert_eq!(parse_number("+007", en).unwrap(), "7");
         assert!(parse_number("abc", en).is_err());
         assert!(parse_number("1.2.3", en).is_err());
         assert!(parse_number("", en).is_err());

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
+use smallvec::{SmallVec, smallvec};
 
 use crate::krayin::Lookups;
 use crate::record::{Cells, Problem, Rejection, Row, Stage};
@@ -172,9 +173,9 @@ impl Compiled {
         };
         if self.trim {
             v = match v {
-                Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
-                Cow::Owned(o) if o.trim().len() == o.len() => Cow::Owned(o),
-                Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
+                Cow::Borrowed(b) => Cow::Borrowed(convert::trim(b)),
+                Cow::Owned(o) if convert::trim(&o).len() == o.len() => Cow::Owned(o),
+                Cow::Owned(o) => Cow::Owned(convert::trim(&o).to_string()),
             };
         }
         if v.is_empty() {
@@ -192,23 +193,46 @@ impl Compiled {
     }
 
     /// Several values (split), each trimmed, empties dropped.
-    fn values<'a>(&self, text: Option<&'a str>) -> Vec<&'a str> {
+    fn values<'a>(&self, text: Option<&'a str>) -> SmallVec<[&'a str; 2]> {
         let Some(t) = text else {
-            return Vec::new();
+            return SmallVec::new();
         };
         match &self.split {
-            Some(seps) => t
-                .split(|c| seps.contains(&c))
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .collect(),
-            None => vec![t],
+            Some(seps) => split_values(t, seps),
+            None => smallvec![t],
         }
     }
 
     fn problem(&self, value: &str, message: impl Into<String>) -> Problem {
         Problem::new(self.target.clone(), value, message).with_column(self.column.as_deref())
     }
+}
+
+/// `t` split at any of `seps`, each value trimmed, empties dropped.
+fn split_values<'a>(t: &'a str, seps: &[char]) -> SmallVec<[&'a str; 2]> {
+    // Nearly every cell holds one value: found at once for up to three ASCII separators.
+    let one = match seps {
+        [a] if a.is_ascii() => memchr::memchr(*a as u8, t.as_bytes()).is_none(),
+        [a, b] if a.is_ascii() && b.is_ascii() => {
+            memchr::memchr2(*a as u8, *b as u8, t.as_bytes()).is_none()
+        }
+        [a, b, c] if a.is_ascii() && b.is_ascii() && c.is_ascii() => {
+            memchr::memchr3(*a as u8, *b as u8, *c as u8, t.as_bytes()).is_none()
+        }
+        _ => false,
+    };
+    if one {
+        let v = convert::trim(t);
+        return if v.is_empty() {
+            SmallVec::new()
+        } else {
+            smallvec![v]
+        };
+    }
+    t.split(|c| seps.contains(&c))
+        .map(convert::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// An organization address (only sent when the organization is created).

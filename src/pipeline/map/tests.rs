@@ -414,3 +414,27 @@ fn offline_mapping_checks_everything_but_names() {
         .unwrap();
     assert_eq!(l.source_id, None);
 }
+
+proptest::proptest! {
+    /// The one-value shortcut of `split_values` answers as the plain split does, for one to
+    /// four separators, ASCII or not.
+    #[test]
+    fn split_values_is_the_plain_split(
+        t in "[ a;,|é\u{a0}\t]{0,12}",
+        seps in proptest::sample::select(vec![";", ";,", ";,|", ";,|é", "é", ",é"]),
+    ) {
+        let seps: Vec<char> = seps.chars().collect();
+        let plain: Vec<&str> = t
+            .split(|c| seps.contains(&c))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect();
+        proptest::prop_assert_eq!(split_values(&t, &seps).to_vec(), plain);
+    }
+
+    /// `convert::trim` is `str::trim`.
+    #[test]
+    fn trim_is_str_trim(t in "[ a~!\t\n\u{a0}\u{3000}é]{0,6}") {
+        proptest::prop_assert_eq!(convert::trim(&t), t.trim());
+    }
+}

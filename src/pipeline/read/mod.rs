@@ -261,7 +261,9 @@ pub fn open(path: &Path, opts: &ReadOptions) -> Result<Source, ReadError> {
 
 /// A row whose every cell is empty or whitespace carries nothing to import.
 fn is_blank<S: AsRef<str>>(cells: impl IntoIterator<Item = S>) -> bool {
-    cells.into_iter().all(|c| c.as_ref().trim().is_empty())
+    cells
+        .into_iter()
+        .all(|c| crate::pipeline::map::convert::trim(c.as_ref()).is_empty())
 }
 
 /// A header cell as the mapping will match it: trimmed, and without the BOM that Excel and
