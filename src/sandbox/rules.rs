@@ -96,9 +96,35 @@ pub fn is_decimal(s: &str) -> bool {
         && !s.is_empty()
 }
 
+/// Laravel's `email` rule as the `validator` crate reads it (the WHATWG form).
 pub fn is_email(s: &str) -> bool {
     use validator::ValidateEmail;
-    s.validate_email()
+    plain_email(s) || s.validate_email()
+}
+
+/// The common case of an address `validator` accepts, decided byte by byte: ASCII, a local
+/// part of 1 to 64 of the WHATWG characters, a domain of labels of 1 to 63 letters, digits and
+/// inner hyphens, at most 255 bytes: its two patterns, without running them (a sixth of
+/// mapping a row's cost). `false` means "ask `validator`" (IP literals, IDN, refusals).
+fn plain_email(s: &str) -> bool {
+    let Some(at) = s.rfind('@') else {
+        return false;
+    };
+    let (user, domain) = (&s.as_bytes()[..at], &s.as_bytes()[at + 1..]);
+    let user_ok = (1..=64).contains(&user.len())
+        && user
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b".!#$%&'*+/=?^_`{|}~-".contains(b));
+    user_ok
+        && domain.len() <= 255
+        && domain.split(|b| *b == b'.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label[0].is_ascii_alphanumeric()
+                && label[label.len() - 1].is_ascii_alphanumeric()
+                && label
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        })
 }
 
 /// `date_format:Y-m-d`: four-digit year, two-digit month and day, a real date.
@@ -408,6 +434,46 @@ pub fn save_custom_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_emails_skip_the_patterns_and_the_rest_asks_validator() {
+        for ok in [
+            "jane@acme.test",
+            "J.O'Neil+crm@mail-1.example.co.uk",
+            "a@b",
+            "x@localhost",
+        ] {
+            assert!(plain_email(ok) && is_email(ok), "{ok}");
+        }
+        for other in ["jane@[127.0.0.1]", "jane@exämple.test"] {
+            assert!(!plain_email(other) && is_email(other), "{other}");
+        }
+        let long = format!("{}@x.test", "a".repeat(65));
+        for bad in [
+            "",
+            "@x.test",
+            "jane@",
+            "jane@-x.test",
+            "jane@x-.test",
+            "jane@x..test",
+            "jane@x.test.",
+            "ja ne@x.test",
+            &long,
+        ] {
+            assert!(!plain_email(bad) && !is_email(bad), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// What the byte-by-byte shortcut accepts, `validator` accepts.
+        #[test]
+        fn a_plain_email_is_an_email(s in "[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~@ \\[\\]:-]{0,20}|[a-z.-]{0,66}@[a-zA-Z0-9.-]{0,70}") {
+            if plain_email(&s) {
+                use validator::ValidateEmail;
+                proptest::prop_assert!(s.validate_email(), "{:?}", s);
+            }
+        }
+    }
 
     #[test]
     fn decimal_rule_matches_krayin() {
