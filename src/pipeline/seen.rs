@@ -5,16 +5,24 @@
 //! fills, its entries are sorted and written to a temporary file as one *run* (fixed-size
 //! records), and the map starts again empty. Each run keeps in memory only a blocked Bloom
 //! filter (16 bits an entry, one cache line a look-up: about one false "maybe" in 1,000) and
-//! every 256th key; a look-up asks the
-//! map, then each run's filter, and reads from disk (one 8 KB block) only where a filter says
-//! "maybe": for a key not seen before, which is nearly every key, no disk access at all. So a
-//! ten-million-row drop is checked at about the speed of a small one, in the memory of the map
-//! plus ~2.1 bytes per entry beyond it. The temporary files are deleted with the [`Seen`].
+//! every 256th key; a look-up asks the map, then each run's filter, and reads from disk (one
+//! 8 KB block) only where a filter says "maybe": for a key not seen before, which is nearly
+//! every key, no disk access at all.
+//!
+//! Two merges keep this so as the runs pile up. Past [`MAX_RUNS`] runs, the newer runs are
+//! merged into one (a k-way merge of sorted files; same filter density, so the same memory, and
+//! fewer filters for a look-up to probe). Past [`FILTER_BUDGET`] bytes of filters (about six
+//! million entries), every run is merged into one *base* whose filter gets half the budget,
+//! fewer bits an entry: memory stays bounded whatever the count, and what grows instead is the
+//! share of look-ups that read a block from disk. The temporary files are deleted with the
+//! [`Seen`], a merged run's as soon as it is merged.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::fs::File;
 use std::hash::Hash;
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
@@ -25,6 +33,16 @@ pub const SPILL_AFTER: usize = 458_752;
 /// Filter bits per entry of a run, and probes per look-up (false positives ≈ 0.05%).
 const BLOOM_BITS: usize = 16;
 const BLOOM_PROBES: u32 = 11;
+
+/// Bytes the filters of one [`Seen`]'s runs may take (past about 6 million entries). When they
+/// would take more, every run is merged into one whose filter gets half of this, at fewer bits
+/// an entry, and new runs fill the other half: memory stays bounded whatever the count, and
+/// what grows instead is the share of look-ups that read a block from disk.
+pub const FILTER_BUDGET: usize = 12 << 20;
+
+/// Runs past which the runs with full filters are merged into one (same bits an entry, so the
+/// same memory): a look-up probes at most this many filters, one cache line each.
+const MAX_RUNS: usize = 4;
 
 /// Records per block of a run: the sparse index keeps the first key of each block.
 const BLOCK: usize = 256;
@@ -85,17 +103,30 @@ pub struct Seen<K: Key> {
     limit: usize,
     runs: Vec<Run>,
     dir: Option<tempfile::TempDir>,
+    /// Run files made so far (their names).
+    made: usize,
+    /// [`FILTER_BUDGET`], smaller in tests.
+    filter_budget: usize,
     /// Entries in all, memory and runs.
     len: usize,
     /// What the entries are, for messages ("the in-file duplicate checks").
     what: &'static str,
 }
 
+/// A record: key (hi, lo) and value.
+type Entry = ((u64, u64), (u64, u64));
+
 /// A sorted file of records, its filter and its sparse index.
 struct Run {
     file: File,
+    path: PathBuf,
     len: usize,
     bloom: Vec<u64>,
+    /// Probes a look-up makes: [`BLOOM_PROBES`], fewer in a merged run's sparser filter.
+    probes: u32,
+    /// Made by a merge for the budget (its filter may be sparse): the later merges for
+    /// [`MAX_RUNS`] leave it be.
+    base: bool,
     /// The first key of each block of [`BLOCK`] records.
     index: Vec<(u64, u64)>,
 }
@@ -103,19 +134,19 @@ struct Run {
 impl Run {
     /// The filter's bits for `key`, all in one 512-bit block (one cache line): a blocked
     /// Bloom filter, one memory access a look-up instead of one a probe.
-    fn probes(words: usize, key: (u64, u64)) -> impl Iterator<Item = (usize, u64)> {
+    fn probes(words: usize, probes: u32, key: (u64, u64)) -> impl Iterator<Item = (usize, u64)> {
         // Keys are hashes already: mix the halves, then double hashing inside the block.
         let h1 = (key.0 ^ key.1.rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let h2 = (key.1 ^ key.0.rotate_left(17)).wrapping_mul(0xC2B2_AE3D_27D4_EB4F) | 1;
         let block = ((h1 >> 32) % (words / 8) as u64) as usize * 8;
-        (0..u64::from(BLOOM_PROBES)).map(move |i| {
+        (0..u64::from(probes)).map(move |i| {
             let bit = (h2.wrapping_add(i.wrapping_mul(h1 | 1)) >> 55) as usize; // 0..512
             (block + bit / 64, 1u64 << (bit % 64))
         })
     }
 
     fn maybe(&self, key: (u64, u64)) -> bool {
-        Self::probes(self.bloom.len(), key).all(|(w, m)| self.bloom[w] & m != 0)
+        Self::probes(self.bloom.len(), self.probes, key).all(|(w, m)| self.bloom[w] & m != 0)
     }
 
     fn get(&self, key: (u64, u64)) -> anyhow::Result<Option<(u64, u64)>> {
@@ -179,11 +210,18 @@ impl<K: Key> Default for Seen<K> {
 impl<K: Key> Seen<K> {
     /// A set that writes its map to a run on disk each time it holds `limit` entries.
     pub fn with_limit(limit: usize) -> Seen<K> {
+        Seen::with_limits(limit, FILTER_BUDGET)
+    }
+
+    /// The same, with the runs merged when their filters pass `filter_budget` bytes.
+    fn with_limits(limit: usize, filter_budget: usize) -> Seen<K> {
         Seen {
             mem: HashMap::default(),
             limit: limit.max(1),
             runs: Vec::new(),
             dir: None,
+            made: 0,
+            filter_budget,
             len: 0,
             what: "the in-file duplicate checks",
         }
@@ -270,8 +308,30 @@ impl<K: Key> Seen<K> {
         Ok(())
     }
 
-    /// The map, sorted, to a new run; the map starts again empty (its buckets kept).
+    /// The map, sorted, to a new run; the map starts again empty (its buckets kept). Past the
+    /// filters' budget, every run is then merged into one.
     fn spill(&mut self) -> anyhow::Result<()> {
+        let (file, path) = self.new_file()?;
+        let mut entries: Vec<Entry> = self.mem.drain().map(|(k, v)| (k.parts(), v)).collect();
+        entries.sort_unstable_by_key(|e| e.0);
+        let count = entries.len();
+        let mut next = entries.into_iter();
+        let run = write_run(file, path, count, count * BLOOM_BITS, self.what, || {
+            Ok(next.next())
+        })?;
+        self.runs.push(run);
+        let filters: usize = self.runs.iter().map(|r| r.bloom.len() * 8).sum();
+        if self.runs.len() > 1 && filters > self.filter_budget {
+            self.merge(0, self.filter_budget / 2 * 8)?;
+        } else if self.runs.len() > MAX_RUNS {
+            let from = usize::from(self.runs[0].base);
+            self.merge(from, usize::MAX)?;
+        }
+        Ok(())
+    }
+
+    /// A new, empty run file in the temporary folder (made on the first spill).
+    fn new_file(&mut self) -> anyhow::Result<(File, PathBuf)> {
         if self.dir.is_none() {
             self.dir = Some(
                 tempfile::tempdir().with_context(|| {
@@ -288,45 +348,120 @@ impl<K: Key> Seen<K> {
             );
         }
         let dir = self.dir.as_ref().expect("just made").path();
-        let path = dir.join(format!("run-{}.bin", self.runs.len()));
-        let mut entries: Vec<((u64, u64), (u64, u64))> =
-            self.mem.drain().map(|(k, v)| (k.parts(), v)).collect();
-        entries.sort_unstable_by_key(|e| e.0);
+        let path = dir.join(format!("run-{}.bin", self.made));
+        self.made += 1;
         let file = std::fs::OpenOptions::new()
             .create_new(true)
             .read(true)
             .write(true)
             .open(&path)
             .with_context(|| format!("cannot create {}", path.display()))?;
-        let bits = (entries.len() * BLOOM_BITS).max(512).next_multiple_of(512);
-        let mut bloom = vec![0u64; bits / 64];
-        let mut index = Vec::with_capacity(entries.len() / BLOCK + 1);
-        {
-            let mut w = BufWriter::with_capacity(1 << 16, &file);
-            for (i, (k, v)) in entries.iter().enumerate() {
-                if i % BLOCK == 0 {
-                    index.push(*k);
+        Ok((file, path))
+    }
+
+    /// The runs from `from` on into one (a k-way merge of the sorted files), with a filter of
+    /// [`BLOOM_BITS`] an entry but at most `max_bits` (`from` 0 and a cap: a new base); a key
+    /// in several runs (only [`Seen::insert_last`] makes them) keeps the newest value.
+    fn merge(&mut self, from: usize, max_bits: usize) -> anyhow::Result<()> {
+        let what = self.what;
+        let failed = move || format!("cannot merge the temporary files of {what}");
+        let count: usize = self.runs[from..].iter().map(|r| r.len).sum();
+        let mut sources = Vec::with_capacity(self.runs.len() - from);
+        for run in &self.runs[from..] {
+            let mut f = run.file.try_clone().with_context(failed)?;
+            f.seek(SeekFrom::Start(0)).with_context(failed)?;
+            sources.push((BufReader::with_capacity(1 << 16, f), run.len));
+        }
+        let read = |source: &mut (BufReader<File>, usize)| -> std::io::Result<Option<Entry>> {
+            if source.1 == 0 {
+                return Ok(None);
+            }
+            source.1 -= 1;
+            let mut buf = [0u8; RECORD];
+            source.0.read_exact(&mut buf)?;
+            let at = |f: usize| u64::from_le_bytes(buf[f * 8..f * 8 + 8].try_into().expect("8"));
+            Ok(Some(((at(0), at(1)), (at(2), at(3)))))
+        };
+        // The smallest key first; of equal keys, the newest run's (the highest index) first.
+        let mut heap = BinaryHeap::with_capacity(sources.len());
+        for (i, source) in sources.iter_mut().enumerate() {
+            if let Some((k, v)) = read(source).with_context(failed)? {
+                heap.push((Reverse(k), i, v));
+            }
+        }
+        let mut last = None;
+        let next = || -> anyhow::Result<Option<Entry>> {
+            while let Some((Reverse(k), i, v)) = heap.pop() {
+                if let Some((k, v)) = read(&mut sources[i]).with_context(failed)? {
+                    heap.push((Reverse(k), i, v));
                 }
-                for (w, m) in Run::probes(bloom.len(), *k) {
-                    bloom[w] |= m;
-                }
-                for x in [k.0, k.1, v.0, v.1] {
-                    w.write_all(&x.to_le_bytes()).with_context(|| {
-                        format!("cannot write a temporary file of {}", self.what)
-                    })?;
+                if last != Some(k) {
+                    last = Some(k);
+                    return Ok(Some((k, v)));
                 }
             }
-            w.flush()
-                .with_context(|| format!("cannot write a temporary file of {}", self.what))?;
+            Ok(None)
+        };
+        let (file, path) = self.new_file()?;
+        let bits = max_bits.min(count * BLOOM_BITS);
+        let mut merged = write_run(file, path, count, bits, what, next)?;
+        merged.base = from == 0 && max_bits != usize::MAX;
+        tracing::debug!(entries = merged.len, "{what}: temporary files merged");
+        let old = self.runs.split_off(from);
+        self.runs.push(merged);
+        for old in old {
+            drop(old.file);
+            // Freed now rather than with the folder (a failure only delays it).
+            let _ = std::fs::remove_file(&old.path);
         }
-        self.runs.push(Run {
-            file,
-            len: entries.len(),
-            bloom,
-            index,
-        });
         Ok(())
     }
+}
+
+/// Writes the sorted entries that `next` yields (at most `count`) to `file`, with a filter of
+/// about `bits` bits and a sparse index.
+fn write_run(
+    file: File,
+    path: PathBuf,
+    count: usize,
+    bits: usize,
+    what: &str,
+    mut next: impl FnMut() -> anyhow::Result<Option<Entry>>,
+) -> anyhow::Result<Run> {
+    let bits = bits.max(512).next_multiple_of(512);
+    // The probes that suit the bits an entry (ln 2 of them), at most BLOOM_PROBES.
+    let probes = ((bits as f64 / count.max(1) as f64) * std::f64::consts::LN_2).round() as u32;
+    let probes = probes.clamp(1, BLOOM_PROBES);
+    let mut bloom = vec![0u64; bits / 64];
+    let mut index = Vec::with_capacity(count / BLOCK + 1);
+    let mut len = 0;
+    {
+        let mut w = BufWriter::with_capacity(1 << 16, &file);
+        while let Some((k, v)) = next()? {
+            if len % BLOCK == 0 {
+                index.push(k);
+            }
+            len += 1;
+            for (w, m) in Run::probes(bloom.len(), probes, k) {
+                bloom[w] |= m;
+            }
+            for x in [k.0, k.1, v.0, v.1] {
+                w.write_all(&x.to_le_bytes())
+                    .with_context(|| format!("cannot write a temporary file of {what}"))?;
+            }
+        }
+        w.flush()
+            .with_context(|| format!("cannot write a temporary file of {what}"))?;
+    }
+    Ok(Run {
+        file,
+        path,
+        len,
+        bloom,
+        probes,
+        base: false,
+        index,
+    })
 }
 
 #[cfg(test)]
@@ -341,18 +476,25 @@ mod tests {
             let mut mem: Seen<u64> = Seen::with_limit(usize::MAX);
             let mut disk: Seen<u64> = Seen::with_limit(3);
             let mut absent: Seen<u64> = Seen::with_limit(3);
+            // No room for filters: the runs are merged into one at every spill.
+            let mut merged: Seen<u64> = Seen::with_limits(3, 0);
             for (i, (k, v)) in ops.iter().enumerate() {
                 prop_assert_eq!(mem.get(*k).unwrap(), disk.get(*k).unwrap());
                 prop_assert_eq!(mem.get(*k).unwrap(), absent.get(*k).unwrap());
+                prop_assert_eq!(mem.get(*k).unwrap(), merged.get(*k).unwrap());
+                prop_assert!(merged.runs.len() <= 1);
                 mem.insert_first(*k, (*v, i as u64)).unwrap();
                 disk.insert_first(*k, (*v, i as u64)).unwrap();
+                merged.insert_first(*k, (*v, i as u64)).unwrap();
                 if absent.get(*k).unwrap().is_none() {
                     absent.insert_absent(*k, (*v, i as u64)).unwrap();
                 }
             }
             prop_assert_eq!(absent.len(), disk.len());
+            prop_assert_eq!(merged.len(), disk.len());
             for k in 0..40 {
                 prop_assert_eq!(mem.get(k).unwrap(), disk.get(k).unwrap());
+                prop_assert_eq!(mem.get(k).unwrap(), merged.get(k).unwrap());
             }
             prop_assert_eq!(mem.len(), disk.len());
             prop_assert_eq!(mem.len(), ops.iter().map(|o| o.0).collect::<std::collections::HashSet<_>>().len());
@@ -365,15 +507,21 @@ mod tests {
         fn insert_last_answers_like_a_map(ops in prop::collection::vec((0u64..40, 0u64..1000), 1..200)) {
             let mut map = HashMap::new();
             let mut disk: Seen<u64> = Seen::with_limit(3);
+            // Merged at every spill (and a key in several runs keeps its newest value).
+            let mut merged: Seen<u64> = Seen::with_limits(3, 0);
             for (k, v) in &ops {
                 prop_assert_eq!(map.get(k).copied(), disk.get(*k).unwrap());
+                prop_assert_eq!(map.get(k).copied(), merged.get(*k).unwrap());
                 map.insert(*k, (*v, 0));
                 disk.insert_last(*k, (*v, 0)).unwrap();
+                merged.insert_last(*k, (*v, 0)).unwrap();
             }
             for k in 0..40 {
                 prop_assert_eq!(map.get(&k).copied(), disk.get(k).unwrap());
+                prop_assert_eq!(map.get(&k).copied(), merged.get(k).unwrap());
             }
             prop_assert_eq!(map.len(), disk.len());
+            prop_assert_eq!(map.len(), merged.len());
         }
     }
 
@@ -389,7 +537,9 @@ mod tests {
         for i in 0..5_500u64 {
             s.insert_first(key(i), (0, 0)).unwrap();
         }
-        assert_eq!(s.runs.len(), 5);
+        // Five spills: past MAX_RUNS, the runs were merged (full filters, no base).
+        assert_eq!(s.runs.len(), 1);
+        assert!(!s.runs[0].base && s.runs[0].probes == BLOOM_PROBES);
         for i in 0..5_500u64 {
             assert_eq!(s.get(key(i)).unwrap(), Some((i, i * 2)), "key {i}");
         }
@@ -414,6 +564,35 @@ mod tests {
             maybes < 100 * s.runs.len(),
             "{maybes} false maybes in 100,000"
         );
+    }
+
+    #[test]
+    fn past_the_filter_budget_runs_merge_and_memory_stays_bounded() {
+        let key = |i: u64| i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Runs of 1,000 entries (2,000 filter bytes each) under a 5,000-byte budget.
+        let mut s: Seen<u64> = Seen::with_limits(1_000, 5_000);
+        let mut most_filters = 0;
+        for i in 0..50_000u64 {
+            s.insert_first(key(i), (i, 0)).unwrap();
+            let filters: usize = s.runs.iter().map(|r| r.bloom.len() * 8).sum();
+            most_filters = most_filters.max(filters);
+        }
+        assert!(most_filters <= 5_000, "{most_filters} filter bytes");
+        assert!(s.runs.len() <= 2, "{} runs", s.runs.len());
+        // The merged run's filter is sparser (fewer probes) and still never says "no" wrongly.
+        assert!(s.runs[0].probes < BLOOM_PROBES && s.runs[0].len > 40_000);
+        for i in 0..50_000u64 {
+            assert_eq!(s.get(key(i)).unwrap(), Some((i, 0)), "key {i}");
+        }
+        for i in 50_000..60_000u64 {
+            assert_eq!(s.get(key(i)).unwrap(), None, "key {i}");
+        }
+        assert_eq!(s.len(), 50_000);
+        // The merged runs' files are gone: one file a run.
+        let files = std::fs::read_dir(s.dir.as_ref().unwrap().path())
+            .unwrap()
+            .count();
+        assert_eq!(files, s.runs.len());
     }
 
     #[test]
