@@ -86,13 +86,19 @@ fn header(original: &[String], widest: usize) -> Vec<String> {
 
 /// Refused rows, kept on disk as they come: a file where every row is refused (a wrong
 /// mapping on a million-row drop) must not hold its rows in memory. Each rejection is one CSV
-/// record in an anonymous temporary file; memory keeps 24 bytes a row (row number, offset,
-/// length) to sort the report by row at the end, and the counts by reason.
+/// record in an anonymous temporary file. Rows that arrive in row order (all of a `check`, and
+/// of an import all but the write failures, which settle out of order) go to one spool that
+/// is read back straight through; the others go to a second spool and keep 24 bytes in memory
+/// each (row number, offset, length) to be sorted in at the end. Also the counts by reason.
 #[derive(Default)]
 pub struct Rejections {
     spool: Option<std::fs::File>,
-    end: u64,
-    index: Vec<(u64, u64, u32)>,
+    /// The highest row spooled in order so far.
+    last_row: u64,
+    late: Option<std::fs::File>,
+    late_end: u64,
+    late_index: Vec<(u64, u64, u32)>,
+    len: usize,
     widest: usize,
     reasons: BTreeMap<(Stage, String), u64>,
     buf: Vec<u8>,
@@ -101,18 +107,28 @@ pub struct Rejections {
 impl std::fmt::Debug for Rejections {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rejections")
-            .field("len", &self.index.len())
+            .field("len", &self.len)
             .finish()
     }
 }
 
+/// An anonymous temporary file, made on first use.
+fn spool_file(f: &mut Option<std::fs::File>) -> anyhow::Result<&mut std::fs::File> {
+    Ok(match f {
+        Some(f) => f,
+        None => f.insert(
+            tempfile::tempfile().context("cannot create a temporary file for the error report")?,
+        ),
+    })
+}
+
 impl Rejections {
     pub fn len(&self) -> usize {
-        self.index.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.index.is_empty()
+        self.len == 0
     }
 
     /// Counted by stage and field, for the summary ("rejected by reason").
@@ -134,33 +150,33 @@ impl Rejections {
             w.write_record(&cells)?;
             w.flush()?;
         }
-        let spool = match &mut self.spool {
-            Some(f) => f,
-            None => self.spool.insert(
-                tempfile::tempfile()
-                    .context("cannot create a temporary file for the error report")?,
-            ),
+        let in_order = row >= self.last_row;
+        let spool = if in_order {
+            self.last_row = row;
+            spool_file(&mut self.spool)?
+        } else {
+            self.late_index
+                .push((row, self.late_end, self.buf.len() as u32));
+            self.late_end += self.buf.len() as u64;
+            spool_file(&mut self.late)?
         };
         spool
             .write_all(&self.buf)
             .context("cannot spool a refused row to a temporary file")?;
-        self.index.push((row, self.end, self.buf.len() as u32));
-        self.end += self.buf.len() as u64;
+        self.len += 1;
         Ok(())
     }
 
     /// Every rejection, in row order (a row refused several times keeps its arrival order),
-    /// each line padded to the widest row. Rejections mostly arrive in row order: then the
-    /// spool is read straight through; otherwise record by record at their offsets.
+    /// each line padded to the widest row: the in-order spool read straight through, the late
+    /// rows merged in at their places.
     fn lines(
         &mut self,
     ) -> anyhow::Result<Box<dyn Iterator<Item = anyhow::Result<Vec<String>>> + '_>> {
         use std::io::{Read, Seek, SeekFrom};
-        self.index.sort_by_key(|(row, _, _)| *row);
+        // Stable: a row's late rejections keep their arrival order.
+        self.late_index.sort_by_key(|(row, _, _)| *row);
         let widest = self.widest;
-        let Some(spool) = self.spool.as_mut() else {
-            return Ok(Box::new(std::iter::empty()));
-        };
         let padded = move |rec: csv::StringRecord| -> anyhow::Result<Vec<String>> {
             let original: usize = rec.get(0).unwrap_or("0").parse()?;
             let mut cells: Vec<String> = rec.iter().skip(1).map(str::to_string).collect();
@@ -178,23 +194,45 @@ impl Rejections {
                 .flexible(true)
                 .from_reader(r)
         }
-        spool.seek(SeekFrom::Start(0))?;
-        if self.index.windows(2).all(|w| w[0].1 < w[1].1) {
-            let records = reader(std::io::BufReader::new(&*spool)).into_records();
-            return Ok(Box::new(records.map(move |rec| padded(rec?))));
+        let row_of = |rec: &csv::StringRecord| rec.get(1).and_then(|r| r.parse::<u64>().ok());
+        let mut main = match self.spool.as_mut() {
+            Some(spool) => {
+                spool.seek(SeekFrom::Start(0))?;
+                Some(reader(std::io::BufReader::new(&*spool)).into_records())
+            }
+            None => None,
         }
+        .into_iter()
+        .flatten()
+        .peekable();
+        let late_file = self.late.as_ref();
         let mut buf = Vec::new();
-        let file: &std::fs::File = spool;
-        Ok(Box::new(self.index.iter().map(move |(_, offset, len)| {
-            let mut f = file;
-            f.seek(SeekFrom::Start(*offset))?;
-            buf.resize(*len as usize, 0);
-            f.read_exact(&mut buf)?;
-            let rec = reader(&buf[..])
-                .records()
-                .next()
-                .context("a spooled rejection is missing")??;
-            padded(rec)
+        let mut late = self.late_index.iter().peekable();
+        Ok(Box::new(std::iter::from_fn(move || {
+            // A late row goes before the in-order rows above it; on a tie after them (every
+            // in-order rejection of a row arrived before any late one of it).
+            let take_late = match (late.peek(), main.peek()) {
+                (None, _) => false,
+                (Some(_), None) => true,
+                (Some((row, _, _)), Some(Ok(rec))) => row_of(rec).is_some_and(|m| *row < m),
+                (Some(_), Some(Err(_))) => false,
+            };
+            if !take_late {
+                return main.next().map(|rec| padded(rec?));
+            }
+            let (_, offset, len) = late.next().expect("peeked");
+            let mut read = || -> anyhow::Result<Vec<String>> {
+                let mut f = late_file.context("the late rejections' spool is missing")?;
+                f.seek(SeekFrom::Start(*offset))?;
+                buf.resize(*len as usize, 0);
+                f.read_exact(&mut buf)?;
+                let rec = reader(&buf[..])
+                    .records()
+                    .next()
+                    .context("a spooled rejection is missing")??;
+                padded(rec)
+            };
+            Some(read())
         })))
     }
 }
@@ -349,14 +387,39 @@ source_row,name,email,extra_3,error_stage,error_field,error_column,error_value,e
             ["e".to_string(), String::new(), String::new()]
         );
         assert_eq!(log.reasons()[&(Stage::Validate, "x".to_string())], 2);
-        // In arrival order, the spool is read straight through, with the same lines.
+        // In arrival order, the spool is read straight through, with the same lines, and
+        // nothing is kept in memory per row.
         let mut sorted = Rejections::default();
-        for l in [(2, "b"), (5, "a")] {
+        for l in [(2, "b"), (5, "a"), (5, "c")] {
             sorted.push(&rej(l.0, &[l.1], p("x"))).unwrap();
         }
+        assert!(sorted.late_index.is_empty() && sorted.late.is_none());
         let got: Vec<Vec<String>> = sorted.lines().unwrap().map(|l| l.unwrap()).collect();
-        assert_eq!(got[0][..2], ["2".to_string(), "b".to_string()]);
-        assert_eq!(got.len(), 2);
+        let firsts: Vec<(&str, &str)> =
+            got.iter().map(|l| (l[0].as_str(), l[1].as_str())).collect();
+        assert_eq!(firsts, [("2", "b"), ("5", "a"), ("5", "c")]);
+    }
+
+    proptest::proptest! {
+        /// Whatever the arrival order, the report is the rejections stably sorted by row.
+        #[test]
+        fn rejections_come_back_stably_sorted_by_row(rows in proptest::collection::vec(1u64..12, 0..40)) {
+            let mut log = Rejections::default();
+            for (i, row) in rows.iter().enumerate() {
+                log.push(&rej(*row, &[&i.to_string()], vec![Problem::new("f", "v", "m")])).unwrap();
+            }
+            let mut want: Vec<(u64, usize)> = rows.iter().copied().zip(0..).collect();
+            want.sort_by_key(|(row, _)| *row);
+            let got: Vec<(u64, usize)> = log
+                .lines()
+                .unwrap()
+                .map(|l| {
+                    let l = l.unwrap();
+                    (l[0].parse().unwrap(), l[1].parse().unwrap())
+                })
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]
