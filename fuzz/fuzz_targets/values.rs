@@ -1,5 +1,7 @@
 //! Number, date and phone parsing on any text, in every locale and format the mapping offers;
-//! our phone fast path, validity and E.164 checked against the `phonenumber` crate's own.
+//! our phone fast path, validity and E.164 checked against the `phonenumber` crate's own; the
+//! e-mail rule's shortcut against `validator`, and the shortcuts of trimming and of the
+//! e-mail hash against what they stand for.
 #![no_main]
 
 use krayin_etl::pipeline::map::convert::{
@@ -9,6 +11,15 @@ use krayin_etl::pipeline::map::phone;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|s: &str| {
+    {
+        use validator::ValidateEmail;
+        assert_eq!(krayin_etl::sandbox::rules::is_email(s), s.validate_email(), "{s:?}");
+    }
+    assert_eq!(krayin_etl::pipeline::map::convert::trim(s), s.trim());
+    assert_eq!(
+        krayin_etl::krayin::email_hash(s),
+        krayin_etl::krayin::stable_hash(&krayin_etl::krayin::normalize_email(s))
+    );
     for locale in [NumberLocale::PtBr, NumberLocale::En, NumberLocale::Auto] {
         if let Ok(n) = parse_number(s, locale) {
             // What comes out is plain `[-]digits[.digits]`, and reads back as itself.

@@ -308,8 +308,9 @@ impl<K: Key> Seen<K> {
         Ok(())
     }
 
-    /// The map, sorted, to a new run; the map starts again empty (its buckets kept). Past the
-    /// filters' budget, every run is then merged into one.
+    /// The map, sorted, to a new run; the map starts again empty (its buckets kept). Then the
+    /// merges the module describes: all into a base past the filters' budget, else the runs
+    /// after the base into one past [`MAX_RUNS`].
     fn spill(&mut self) -> anyhow::Result<()> {
         let (file, path) = self.new_file()?;
         let mut entries: Vec<Entry> = self.mem.drain().map(|(k, v)| (k.parts(), v)).collect();
