@@ -22,7 +22,7 @@ use anyhow::Context as _;
 
 use crate::krayin::{Client, Lookups};
 use map::Mapper;
-use map::spec::MappingFile;
+use map::spec::{MappingFile, SpecErrors};
 use read::{ReadOptions, SheetSelector, Source};
 
 /// What the user asked to read, and with which mapping.
@@ -88,12 +88,22 @@ pub fn parse_delimiter(s: &str) -> anyhow::Result<u8> {
 /// Opens the input and compiles the mapping against its header: every refusal happens here,
 /// before any row is read.
 pub fn prepare(job: &Job, lookups: Option<&Lookups>) -> anyhow::Result<Prepared> {
-    let spec = MappingFile::load(&job.mapping)?;
+    // Unknown keys wait to be reported with what compiling the mapping finds: one message
+    // lists every mistake of the mapping.
+    let (spec, mut problems) = MappingFile::read(&job.mapping)?;
     let opts = read_options(&job.read, &spec, &job.mapping)?;
     let source = read::open(&job.input, &opts)?;
     let headers = source.headers.clone();
     let spreadsheet = source.format != read::Format::Csv;
-    let mapper = Mapper::new(spec, &job.mapping.display().to_string(), &headers, lookups)?;
+    let mapper = Mapper::new(spec, &job.mapping.display().to_string(), &headers, lookups);
+    let mapper = match mapper {
+        Ok(m) if problems.is_empty() => m,
+        Ok(_) => return Err(SpecErrors(problems).into()),
+        Err(SpecErrors(found)) => {
+            problems.extend(found);
+            return Err(SpecErrors(problems).into());
+        }
+    };
     Ok(Prepared {
         source,
         mapper,

@@ -68,12 +68,47 @@ fn every_corpus_file_gets_a_clear_answer() {
         "{r:?}"
     );
 
-    // A mapping full of mistakes: the first one, named with its file and key, and a hint.
+    // A mapping full of mistakes: every one in one message, each with its key, and a hint
+    // where one is close.
     let r = check(&w, "nul.csv", "mapping-mistakes.toml");
     sane(&r);
-    assert_eq!(r.code, 2);
+    assert_eq!(r.code, 2, "{r:?}");
+    for needle in [
+        "mapping-mistakes.toml: 13 mistakes",
+        "settings.timezone: unknown time zone \"Mars/Olympus\"",
+        "settings.key: unknown key field \"email\"",
+        "lead.titel: unknown key. Did you mean `lead.title`?",
+        "lead.title: every lead needs a title",
+        "lead.lead_value: the file has no column \"Value\"",
+        "klingon",
+        "dd/mm",
+        "lead.description: template \"{Notes} for {Contact}\" names column \"Notes\"",
+        "person.name.colum: unknown key. Did you mean `person.name.column`?",
+        "person.name: unknown case \"shout\"",
+        "person.emails: set only one of column, template and value",
+        "activities[1].type: unknown activity type \"visit\"",
+        "activities[1].after: bad duration \"tomorrow\"",
+    ] {
+        assert!(r.stderr.contains(needle), "{needle:?} missing: {r:?}");
+    }
+    // …before any row is read: no report.
+    assert!(!w.path("nul.errors.csv").exists());
+
+    // A syntax error stops the parser: its line is named.
+    let r = check(&w, "nul.csv", "mapping-syntax.toml");
+    sane(&r);
+    assert_eq!(r.code, 2, "{r:?}");
     assert!(
-        r.stderr.contains("mapping-mistakes.toml") && r.stderr.contains("lead.title"),
+        r.stderr.contains("mapping-syntax.toml: line 3, column 18:")
+            && r.stderr.contains("`column = \"Company`"),
+        "{r:?}"
+    );
+    // A value of the wrong type: the key and what it takes.
+    let r = check(&w, "nul.csv", "mapping-type.toml");
+    sane(&r);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("mapping-type.toml") && r.stderr.contains("bool"),
         "{r:?}"
     );
 }

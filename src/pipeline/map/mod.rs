@@ -25,7 +25,7 @@ use smallvec::{SmallVec, smallvec};
 use crate::krayin::Lookups;
 use crate::record::{Cells, Problem, Rejection, Row, Stage};
 use convert::{DateFormat, NumberLocale, Piece};
-use spec::{Field, MappingFile, PastDatePolicy, SpecError, TARGETS};
+use spec::{Field, MappingFile, PastDatePolicy, SpecError, SpecErrors, TARGETS};
 
 /// Krayin's VARCHAR(255) columns (§14: MySQL would truncate silently; we refuse instead).
 pub const MAX_TEXT: usize = 255;
@@ -63,64 +63,74 @@ pub struct Compiled {
 }
 
 impl Compiled {
+    /// Compiles one field, pushing every problem it has to `problems` (a missing column does
+    /// not hide a bad locale on the same field); `None` when there was any.
     fn compile(
         target: &str,
         f: &Field,
         headers: &[String],
         settings: &spec::Settings,
         file: &str,
-    ) -> Result<Compiled, SpecError> {
-        let err = |message: String| SpecError {
-            file: file.to_string(),
-            key: target.to_string(),
-            message,
+        problems: &mut Vec<SpecError>,
+    ) -> Option<Compiled> {
+        let before = problems.len();
+        let mut err = |message: String| {
+            problems.push(SpecError {
+                file: file.to_string(),
+                key: target.to_string(),
+                message,
+            })
         };
         let sources = [f.column.is_some(), f.template.is_some(), f.value.is_some()]
             .iter()
             .filter(|b| **b)
             .count();
         if sources > 1 {
-            return Err(err("set only one of column, template and value".into()));
+            err("set only one of column, template and value".into());
         }
         let input = if let Some(c) = &f.column {
-            let idx = convert::find_column(c, headers).ok_or_else(|| {
-                let hint = spec::suggest_column(c, headers)
-                    .map(|h| format!(" Did you mean {h:?}?"))
-                    .unwrap_or_default();
-                err(format!(
-                    "the file has no column {c:?}.{hint} Its columns are: {}",
-                    headers
-                        .iter()
-                        .map(|h| format!("{h:?}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })?;
-            Input::Column(idx)
+            match convert::find_column(c, headers) {
+                Some(idx) => Some(Input::Column(idx)),
+                None => {
+                    let hint = spec::suggest_column(c, headers)
+                        .map(|h| format!(" Did you mean {h:?}?"))
+                        .unwrap_or_default();
+                    err(format!(
+                        "the file has no column {c:?}.{hint} Its columns are: {}",
+                        headers
+                            .iter()
+                            .map(|h| format!("{h:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    None
+                }
+            }
         } else if let Some(t) = &f.template {
-            Input::Template(convert::compile_template(t, headers).map_err(err)?)
+            convert::compile_template(t, headers)
+                .map(Input::Template)
+                .map_err(&mut err)
+                .ok()
         } else if let Some(v) = &f.value {
-            Input::Constant(v.clone())
+            Some(Input::Constant(v.clone()))
         } else if f.default.is_some() {
-            Input::Nothing
+            Some(Input::Nothing)
         } else {
-            return Err(err(
-                "needs a column, a template, a value or a default".into()
-            ));
+            err("needs a column, a template, a value or a default".into());
+            None
         };
         if let Some(c) = &f.case
             && !matches!(c.as_str(), "lower" | "upper" | "title")
         {
-            return Err(err(format!(
-                "unknown case {c:?}: use lower, upper or title"
-            )));
+            err(format!("unknown case {c:?}: use lower, upper or title"));
         }
         let locale = f
             .number_locale
             .as_deref()
             .unwrap_or(&settings.number_locale)
             .parse()
-            .map_err(err)?;
+            .map_err(&mut err)
+            .ok();
         let dates = f
             .date_formats
             .as_ref()
@@ -128,7 +138,8 @@ impl Compiled {
             .iter()
             .map(|d| d.parse())
             .collect::<Result<Vec<DateFormat>, String>>()
-            .map_err(err)?;
+            .map_err(&mut err)
+            .ok();
         let region = f
             .phone_region
             .clone()
@@ -137,8 +148,16 @@ impl Compiled {
             .as_deref()
             .map(convert::phone_region)
             .transpose()
-            .map_err(err)?;
-        Ok(Compiled {
+            .map_err(&mut err)
+            .ok();
+        let (Some(input), Some(locale), Some(dates), Some(region)) = (input, locale, dates, region)
+        else {
+            return None;
+        };
+        if problems.len() > before {
+            return None;
+        }
+        Some(Compiled {
             target: target.to_string(),
             column: match &input {
                 Input::Column(i) => Some(headers[*i].clone()),
@@ -622,38 +641,49 @@ impl Mapper {
         file: &str,
         headers: &[String],
         lookups: Option<&Lookups>,
-    ) -> Result<Mapper, SpecError> {
+    ) -> Result<Mapper, SpecErrors> {
         let settings = spec.settings.clone();
-        let err = |key: &str, message: String| SpecError {
-            file: file.to_string(),
-            key: key.to_string(),
-            message,
+        // Every problem is collected and reported together (see `SpecErrors`).
+        let mut problems: Vec<SpecError> = Vec::new();
+        let err = |problems: &mut Vec<SpecError>, key: &str, message: String| {
+            problems.push(SpecError {
+                file: file.to_string(),
+                key: key.to_string(),
+                message,
+            })
         };
-        let tz = jiff::tz::TimeZone::get(&settings.timezone).map_err(|_| {
+        let tz = jiff::tz::TimeZone::get(&settings.timezone).unwrap_or_else(|_| {
             err(
+                &mut problems,
                 "settings.timezone",
                 format!(
                     "unknown time zone {:?}: use an IANA name such as America/Sao_Paulo",
                     settings.timezone
                 ),
-            )
-        })?;
+            );
+            jiff::tz::TimeZone::UTC
+        });
         if spec.lead.title.is_none() {
-            return Err(err(
+            err(
+                &mut problems,
                 "lead.title",
                 "every lead needs a title: map a column, a template or a value".into(),
-            ));
+            );
         }
         if spec.person.name.is_none() {
-            return Err(err(
+            err(
+                &mut problems,
                 "person.name",
                 "every lead needs a person: map person.name".into(),
-            ));
+            );
         }
         let mut fields: [Option<Compiled>; TARGETS.len()] = Default::default();
         let mut attributes = Vec::new();
         for (target, f) in spec.fields() {
-            let c = Compiled::compile(&target, f, headers, &settings, file)?;
+            let Some(c) = Compiled::compile(&target, f, headers, &settings, file, &mut problems)
+            else {
+                continue;
+            };
             match target.strip_prefix("attributes.") {
                 Some(code) => attributes.push((code.to_string(), c)),
                 None => {
@@ -675,32 +705,42 @@ impl Mapper {
                     .strip_prefix("attributes.")
                     .is_some_and(|c| spec.attributes.contains_key(c));
             if !known {
-                return Err(err(
+                err(
+                    &mut problems,
                     "settings.key",
                     format!(
                         "unknown key field {key:?}: use title, person.emails, person.name or attributes.<code> of this mapping"
                     ),
-                ));
+                );
             }
         }
-        for a in &spec.activities {
-            convert::parse_offset(&a.after).map_err(|e| err("activities.after", e))?;
-            convert::parse_offset(&a.duration).map_err(|e| err("activities.duration", e))?;
+        for (i, a) in spec.activities.iter().enumerate() {
+            // `activities[2].after`: the second `[[activities]]` of the file.
+            let mut check = |key: &str, r: Result<(), String>| {
+                if let Err(e) = r {
+                    err(&mut problems, &format!("activities[{}].{key}", i + 1), e);
+                }
+            };
+            check("after", convert::parse_offset(&a.after).map(drop));
+            check("duration", convert::parse_offset(&a.duration).map(drop));
             if let Some(e) = &a.every {
-                convert::parse_offset(e).map_err(|e| err("activities.every", e))?;
+                check("every", convert::parse_offset(e).map(drop));
             }
-            convert::compile_template(&a.title, headers).map_err(|e| err("activities.title", e))?;
+            check(
+                "title",
+                convert::compile_template(&a.title, headers).map(drop),
+            );
             if let Some(c) = &a.comment {
-                convert::compile_template(c, headers).map_err(|e| err("activities.comment", e))?;
+                check("comment", convert::compile_template(c, headers).map(drop));
             }
             if !matches!(a.kind.as_str(), "call" | "meeting" | "lunch" | "note") {
-                return Err(err(
-                    "activities.type",
-                    format!(
+                check(
+                    "type",
+                    Err(format!(
                         "unknown activity type {:?}: Krayin knows call, meeting, lunch and note",
                         a.kind
-                    ),
-                ));
+                    )),
+                );
             }
         }
         let resolver = lookups.map(Resolver::new);
@@ -718,12 +758,13 @@ impl Mapper {
         if let Some(r) = &mapper.resolver {
             for (code, _) in &mapper.attributes {
                 if !r.lead_attributes.contains(code) {
-                    return Err(err(
+                    err(
+                        &mut problems,
                         &format!("attributes.{code}"),
                         format!(
                             "Krayin has no lead attribute with code {code:?}: create it in Settings → Attributes first"
                         ),
-                    ));
+                    );
                 }
             }
             let empty = Cells::new();
@@ -743,13 +784,17 @@ impl Mapper {
                     && let Some(v) = c.text(&empty)
                 {
                     let pipeline = mapper.pipeline_for(pipeline_text.as_deref()).ok().flatten();
-                    mapper
-                        .lookup(target, &v, pipeline)
-                        .map_err(|e| err(target, e))?;
+                    if let Err(e) = mapper.lookup(target, &v, pipeline) {
+                        err(&mut problems, target, e);
+                    }
                 }
             }
         }
-        Ok(mapper)
+        if problems.is_empty() {
+            Ok(mapper)
+        } else {
+            Err(SpecErrors(problems))
+        }
     }
 
     /// Whether names are resolved (a server was reachable).

@@ -15,7 +15,6 @@ use serde::Deserialize;
 
 /// The whole mapping file.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct MappingFile {
     /// Reader options for the input this mapping is meant for.
     #[serde(default)]
@@ -37,7 +36,6 @@ pub struct MappingFile {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct SourceOptions {
     /// A single character: `,`, `;`, `\t`, `|`.
     pub delimiter: Option<String>,
@@ -50,7 +48,6 @@ pub struct SourceOptions {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Krayin's `APP_TIMEZONE`: "today" for close dates, and wall times sent (§12).
     #[serde(default = "default_timezone")]
@@ -113,7 +110,6 @@ pub enum PastDatePolicy {
 
 /// Where a target field's value comes from, and how it is transformed.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Field {
     /// A source column (by header name).
     pub column: Option<String>,
@@ -143,7 +139,6 @@ pub struct Field {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct LeadFields {
     pub title: Option<Field>,
     pub description: Option<Field>,
@@ -163,7 +158,6 @@ pub struct LeadFields {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct PersonFields {
     pub name: Option<Field>,
     pub emails: Option<Field>,
@@ -172,7 +166,6 @@ pub struct PersonFields {
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct OrganizationFields {
     pub name: Option<Field>,
     pub address: Option<Field>,
@@ -184,7 +177,6 @@ pub struct OrganizationFields {
 
 /// `[[activities]]`: a follow-up created for each new lead.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ActivitySpec {
     /// Krayin activity type: `call`, `meeting`, `lunch`, `note`.
     #[serde(rename = "type")]
@@ -214,8 +206,8 @@ fn one() -> u32 {
     1
 }
 
-/// A mapping error, naming the file and the key.
-#[derive(Debug, thiserror::Error)]
+/// One mistake in a mapping, naming the file and the key.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{file}: {key}: {message}")]
 pub struct SpecError {
     pub file: String,
@@ -223,31 +215,129 @@ pub struct SpecError {
     pub message: String,
 }
 
+/// Every mistake found in a mapping, reported together so that one edit fixes them all (a
+/// compiler's habit, not a stop at the first one): unknown keys, columns the file lacks, bad
+/// locales, formats and transforms. Never empty.
+#[derive(Debug, Clone)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl std::fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.as_slice() {
+            [] => write!(f, "the mapping is wrong"),
+            [one] => write!(f, "{one}"),
+            [first, ..] => {
+                write!(
+                    f,
+                    "{}: {} mistakes in the mapping (the README's \"Mapping files\" section lists every key):",
+                    first.file,
+                    self.0.len()
+                )?;
+                for e in &self.0 {
+                    write!(f, "\n  {}: {}", e.key, e.message)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
+impl From<SpecError> for SpecErrors {
+    fn from(e: SpecError) -> Self {
+        SpecErrors(vec![e])
+    }
+}
+
+/// The keys a field table (`[lead.title]`, `[attributes.code]`…) may set: [`Field`]'s, for
+/// the "did you mean" of a misspelt one (a unit test holds every name here known to `Field`).
+const FIELD_KEYS: [&str; 12] = [
+    "column",
+    "template",
+    "value",
+    "default",
+    "trim",
+    "case",
+    "split",
+    "number_locale",
+    "date_formats",
+    "replace",
+    "required",
+    "phone_region",
+];
+
 impl MappingFile {
-    pub fn load(path: &Path) -> Result<MappingFile, SpecError> {
+    /// Reads and parses a mapping, refusing any key it does not know (see [`MappingFile::read`]).
+    pub fn load(path: &Path) -> Result<MappingFile, SpecErrors> {
+        let (spec, unknown) = MappingFile::read(path)?;
+        if unknown.is_empty() {
+            Ok(spec)
+        } else {
+            Err(SpecErrors(unknown))
+        }
+    }
+
+    /// Reads and parses a mapping. A syntax or type error stops here (the TOML parser knows
+    /// only the first); keys the mapping does not know are all collected and returned beside
+    /// it, so that [`super::Mapper::new`]'s findings can be reported with them.
+    pub fn read(path: &Path) -> Result<(MappingFile, Vec<SpecError>), SpecError> {
         let file = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| SpecError {
             file: file.clone(),
             key: "(file)".into(),
             message: format!("cannot read the mapping: {e}"),
         })?;
-        toml::from_str(&text).map_err(|e| {
-            let msg = e.message().to_string();
-            // toml names an unknown key and the keys it expected; add our own hint.
-            let key = e
-                .span()
-                .and_then(|s| text.get(s))
-                .map(|s| s.trim().to_string())
-                .unwrap_or_else(|| "(syntax)".into());
-            let hint = suggest_target(&key)
-                .map(|s| format!(" Did you mean `{s}`?"))
-                .unwrap_or_default();
+        MappingFile::parse(&text, &file)
+    }
+
+    /// [`MappingFile::read`] on text already read; `file` names it in messages.
+    pub fn parse(text: &str, file: &str) -> Result<(MappingFile, Vec<SpecError>), SpecError> {
+        // A syntax or type error: where it is (line and column, from the parser's span) and
+        // the line itself, since the span is often a value or an empty spot, not a key.
+        let syntax = |e: toml::de::Error| {
+            let (key, line) = match e.span() {
+                Some(span) => {
+                    let before = &text[..span.start.min(text.len())];
+                    let number = before.matches('\n').count() + 1;
+                    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                        .chars()
+                        .count()
+                        + 1;
+                    let line = text.lines().nth(number - 1).unwrap_or("").trim();
+                    (
+                        format!("line {number}, column {column}"),
+                        format!(": `{line}`"),
+                    )
+                }
+                None => ("(syntax)".to_string(), String::new()),
+            };
             SpecError {
-                file,
+                file: file.to_string(),
                 key,
-                message: format!("{msg}{hint} (see the README's \"Mapping files\" section)"),
+                message: format!(
+                    "{}{line} (see the README's \"Mapping files\" section)",
+                    e.message().trim_end()
+                ),
             }
+        };
+        let mut unknown = Vec::new();
+        let de = toml::Deserializer::parse(text).map_err(syntax)?;
+        // serde_ignored sees every key no struct field took, wherever it is: all of them are
+        // reported, where `deny_unknown_fields` would stop at the first.
+        let spec: MappingFile = serde_ignored::deserialize(de, |path| {
+            unknown.push(dotted(&path));
         })
+        .map_err(syntax)?;
+        let unknown = unknown
+            .into_iter()
+            .map(|key| SpecError {
+                file: file.to_string(),
+                message: format!("unknown key.{}", suggest_key(&key)),
+                key,
+            })
+            .collect();
+        Ok((spec, unknown))
     }
 
     /// Every (target key, field) pair the mapping sets, in a stable order.
@@ -326,6 +416,55 @@ pub fn suggest_target(key: &str) -> Option<&'static str> {
         .map(|(_, t)| t)
 }
 
+/// A key's path as a reader of the mapping counts it: `lead.title.colum`, `activities[2].afterr`
+/// for the second `[[activities]]` (serde's `Option` and newtype layers, which have no name in
+/// the file, left out).
+fn dotted(path: &serde_ignored::Path) -> String {
+    use serde_ignored::Path;
+    let (parent, segment) = match path {
+        Path::Root => return String::new(),
+        Path::Seq { parent, index } => return format!("{}[{}]", dotted(parent), index + 1),
+        Path::Map { parent, key } => (*parent, key.clone()),
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => return dotted(parent),
+    };
+    let parent = dotted(parent);
+    if parent.is_empty() {
+        segment
+    } else {
+        format!("{parent}.{segment}")
+    }
+}
+
+/// " Did you mean …?" for an unknown key: a target for a table (`lead.titel`), a field key
+/// for a key inside one (`lead.title.colum`); empty when nothing is close.
+fn suggest_key(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').collect();
+    let field_level = matches!(
+        parts.as_slice(),
+        ["lead" | "person" | "organization" | "attributes", _, _]
+    );
+    let best = if field_level {
+        let last = parts[2];
+        FIELD_KEYS
+            .iter()
+            .map(|k| (strsim::jaro_winkler(last, k), *k))
+            .filter(|(s, _)| *s > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, k)| format!("{}.{}.{k}", parts[0], parts[1]))
+    } else if matches!(
+        parts.as_slice(),
+        ["lead" | "person" | "organization", _] | [_]
+    ) {
+        suggest_target(path).map(str::to_string)
+    } else {
+        None
+    };
+    best.map(|b| format!(" Did you mean `{b}`?"))
+        .unwrap_or_default()
+}
+
 /// The header closest to a missing column name (case- and accent-insensitively).
 pub fn suggest_column<'a>(wanted: &str, headers: &'a [String]) -> Option<&'a str> {
     let w = super::convert::fold(wanted);
@@ -363,6 +502,63 @@ mod tests {
         assert!(msg.contains("m.toml"), "{msg}");
         assert!(msg.contains("titel"), "{msg}");
         assert!(msg.contains("lead.title"), "{msg}");
+    }
+
+    #[test]
+    fn every_unknown_key_is_reported_at_once() {
+        let text = "[lead.titel]\ncolumn = \"x\"\n[person.name]\ncolum = \"y\"\n\
+                    [settings]\ntimezone = \"UTC\"\nbogus = 1\n[[activities]]\ntype = \"call\"\n\
+                    title = \"t\"\nafterr = \"1d\"\n";
+        let (spec, unknown) = MappingFile::parse(text, "m.toml").unwrap();
+        assert_eq!(
+            spec.settings.timezone, "UTC",
+            "the known keys are still read"
+        );
+        let keys: Vec<&str> = unknown.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "activities[1].afterr",
+                "lead.titel",
+                "person.name.colum",
+                "settings.bogus"
+            ]
+        );
+        assert!(unknown[1].message.contains("`lead.title`"), "{unknown:?}");
+        assert!(!unknown[3].message.contains("Did you mean"), "{unknown:?}");
+        assert!(
+            unknown[2].message.contains("`person.name.column`"),
+            "{unknown:?}"
+        );
+        let all = SpecErrors(unknown).to_string();
+        assert!(all.starts_with("m.toml: 4 mistakes"), "{all}");
+        assert_eq!(all.lines().count(), 5, "{all}");
+    }
+
+    #[test]
+    fn the_field_keys_offered_as_suggestions_are_fields_keys() {
+        let body: String = FIELD_KEYS
+            .iter()
+            .map(|k| match *k {
+                "trim" | "required" => format!("{k} = true\n"),
+                "date_formats" => format!("{k} = [\"iso\"]\n"),
+                "replace" => format!("{k} = {{ a = \"b\" }}\n"),
+                _ => format!("{k} = \"x\"\n"),
+            })
+            .collect();
+        let (_, unknown) = MappingFile::parse(&format!("[lead.title]\n{body}"), "m.toml").unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+    }
+
+    #[test]
+    fn a_type_error_names_the_key() {
+        let e = MappingFile::parse("[lead.title]\ntrim = \"yes\"\n", "m.toml").unwrap_err();
+        assert!(e.to_string().contains("m.toml"), "{e}");
+        assert_eq!(e.key, "line 2, column 8");
+        assert!(
+            e.message.contains("bool") && e.message.contains("`trim = \"yes\"`"),
+            "{e}"
+        );
     }
 
     #[test]

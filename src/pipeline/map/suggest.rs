@@ -295,7 +295,9 @@ mod tests {
         );
         assert!(text.contains("\"Coluna X\""));
         // The starter parses as a mapping.
-        let spec: super::super::spec::MappingFile = toml::from_str(&text).unwrap();
+        let (spec, unknown) =
+            super::super::spec::MappingFile::parse(&text, "suggested.toml").unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
         assert!(spec.lead.title.is_some());
     }
 
@@ -315,7 +317,9 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         let text = starter_mapping("leads.csv", &h);
-        let spec: super::super::spec::MappingFile = toml::from_str(&text).unwrap();
+        let (spec, unknown) =
+            super::super::spec::MappingFile::parse(&text, "suggested.toml").unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
         assert_eq!(spec.lead.title.unwrap().column.as_deref(), Some("Deal"));
         assert_eq!(
             spec.lead.expected_close_date.unwrap().column.as_deref(),
