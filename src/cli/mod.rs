@@ -83,10 +83,25 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::from(EXIT_CANNOT_RUN)
         }
     }
+}
+
+/// The error and its causes on one line, like anyhow's `{:#}`, but leaving out a cause whose
+/// text is already there: our errors that end in a hint ("… save it again") quote their cause
+/// before the hint, and calamine's errors quote theirs, so `{:#}` said everything twice.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !out.contains(&cause) {
+            out.push_str(": ");
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 fn init_logging(format: LogFormat) {
@@ -99,5 +114,25 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message;
+
+    #[test]
+    fn a_cause_already_quoted_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let e = anyhow::Error::from(crate::pipeline::read::ReadError::Io {
+            file: "a.csv".into(),
+            source: io,
+        });
+        let m = message(&e);
+        assert_eq!(m.matches("no such file").count(), 1, "{m}");
+        assert!(m.ends_with("permissions"), "{m}");
+        // A context adds its cause, as `{:#}` does.
+        let e = anyhow::anyhow!("disk full").context("cannot write the report");
+        assert_eq!(message(&e), "cannot write the report: disk full");
     }
 }

@@ -59,6 +59,19 @@ fn every_corpus_file_gets_a_clear_answer() {
         "{r:?}"
     );
 
+    // The message says it once (the cause is not repeated after the hint).
+    assert_eq!(r.stderr.matches("Could not find EOCD").count(), 1, "{r:?}");
+
+    // A zip bomb that lies about its size (its sheet declares 1 KB, inflates to 16 MB): the
+    // directory check believes it, the zip reader stops at the declared size.
+    let r = check(&w, "liar.xlsx", "minimal.toml");
+    sane(&r);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("liar.xlsx") && r.stderr.contains("larger than its declared"),
+        "{r:?}"
+    );
+
     // A zip bomb: refused before anything is decompressed.
     let r = check(&w, "bomb.xlsx", "minimal.toml");
     sane(&r);
