@@ -135,6 +135,50 @@ impl Api {
         token
     }
 
+    /// Every lead in the CRM, by id, through the API as a user would see them: logs in as the
+    /// seeded admin and reads `/leads` a page at a time. Retries what a faulty sandbox fails
+    /// or drops (bounded), so it also works against one injecting faults.
+    pub async fn all_leads(&mut self) -> Vec<Value> {
+        async fn attempt(api: &Api, method: Method, path: &str, body: Option<Value>) -> Value {
+            for _ in 0..100 {
+                let mut req = api
+                    .http
+                    .request(method.clone(), format!("{}{}", api.base, path))
+                    .header("Accept", "application/json");
+                if let Some(t) = &api.token {
+                    req = req.bearer_auth(t);
+                }
+                if let Some(b) = &body {
+                    req = req.json(b);
+                }
+                if let Ok(res) = req.send().await
+                    && res.status() == 200
+                    && let Ok(v) = res.json::<Value>().await
+                {
+                    return v;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            panic!("{path} kept failing");
+        }
+        let login =
+            json!({"email": "admin@example.com", "password": "admin123", "device_name": "tests"});
+        let token = attempt(self, Method::POST, "/login", Some(login)).await;
+        self.token = Some(token["token"].as_str().expect("a token").to_string());
+        let mut leads = Vec::new();
+        for page in 1.. {
+            let path = format!("/leads?sort=id&order=asc&limit=200&page={page}");
+            let v = attempt(self, Method::GET, &path, None).await;
+            let data = v["data"].as_array().expect("a page of leads").clone();
+            let last = data.len() < 200;
+            leads.extend(data);
+            if last {
+                break;
+            }
+        }
+        leads
+    }
+
     /// `/_sandbox/stats`, outside `/api/v1`.
     pub async fn stats(&self) -> Value {
         let root = self.base.trim_end_matches("/api/v1");
