@@ -30,10 +30,31 @@ fn every_corpus_file_gets_a_clear_answer() {
         "{r:?}"
     );
 
-    // Mixed encodings: the Windows-1252 line is detected, so its accents survive.
+    // Mixed encodings: a UTF-8 line and a Windows-1252 line, each read in its own encoding.
     let r = check(&w, "mixed-encoding.csv", "minimal.toml");
     sane(&r);
     assert!(r.stderr.contains("2 valid"), "{r:?}");
+    // …and so they reach Krayin as written (the UTF-8 line was "JoÃ£o" before).
+    let r = w.run(&[
+        "import",
+        "mixed-encoding.csv",
+        "--mapping",
+        "minimal.toml",
+        "--sandbox",
+        "--sandbox-db",
+        "sb.db",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("the file mixes encodings"), "{r:?}");
+    let db = crate::util::sandbox_db(&w.path("sb.db"));
+    let names: Vec<String> = db
+        .prepare("SELECT name FROM persons ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(names, ["Conceição", "João"]);
 
     // Formula cells: refused where invalid (the e-mail), neutralized in the error report.
     let r = check(&w, "formulas.csv", "minimal.toml");

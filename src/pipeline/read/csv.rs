@@ -11,7 +11,9 @@
 //!   U+FFFD rather than errors, so one bad byte costs one character, not the run. When the
 //!   sample is valid UTF-8 but the file goes on, the rest is scanned once (streaming, flat
 //!   memory) before it is trusted: a Latin-1 file whose first 64 KiB happen to be plain ASCII
-//!   is still recognised by its first accented line.
+//!   is still recognised by its first accented line. A guessed legacy encoding is applied line
+//!   by line, keeping the lines that are valid UTF-8 as they are ([`super::decode`]): files
+//!   that mix the two are common, and decoded whole they would reach Krayin as mojibake.
 //! - Delimiter: see [`sniff_delimiter`]; `--delimiter` overrides it.
 //! - Rows: a record with a different cell count from the header is a [`Rejection`] (usually an
 //!   unquoted delimiter or a missing quote), not an error; blank records are skipped and
@@ -28,8 +30,9 @@ use std::sync::Arc;
 use ::csv::{ErrorKind, Reader, ReaderBuilder, StringRecord};
 use chardetng::{EncodingDetector, Iso2022JpDetection, Utf8Detection};
 use encoding_rs::{Encoding, UTF_8};
-use encoding_rs_io::{DecodeReaderBytes, DecodeReaderBytesBuilder};
+use encoding_rs_io::DecodeReaderBytesBuilder;
 
+use super::decode::{ByLine, Decoder};
 use super::{
     BlankTally, Format, ReadError, ReadOptions, Source, clean_header, is_blank, reject_row,
     truncate_for_report,
@@ -48,7 +51,7 @@ const SNIFF_LINES: usize = 20;
 const CANDIDATES: [u8; 4] = [b',', b';', b'\t', b'|'];
 
 /// The stack of readers under csv: file → decoder (to UTF-8) → line tracker.
-type Input = LineTracker<DecodeReaderBytes<File, Vec<u8>>>;
+type Input = LineTracker<Decoder<File>>;
 
 pub(super) fn open(path: &Path, file: Arc<str>, opts: &ReadOptions) -> Result<Source, ReadError> {
     let io_err = |source: io::Error| ReadError::Io {
@@ -70,17 +73,17 @@ pub(super) fn open(path: &Path, file: Arc<str>, opts: &ReadOptions) -> Result<So
 
     let mut handle = File::open(path).map_err(io_err)?;
     let (sample, complete) = read_sample(&mut handle).map_err(io_err)?;
-    let (encoding, bom_len) = match Encoding::for_bom(&sample) {
-        Some((encoding, bom_len)) => (encoding, bom_len),
+    let (encoding, bom_len, guessed) = match Encoding::for_bom(&sample) {
+        Some((encoding, bom_len)) => (encoding, bom_len, false),
         None => match forced {
-            Some(f) => (f, 0),
+            Some(f) => (f, 0, false),
             None => {
                 let mut guess = detect_encoding(&sample, complete);
                 if guess == UTF_8 && !complete {
                     // The sample is UTF-8 but may be ASCII by chance: check the rest.
                     guess = confirm_utf8(&mut handle).map_err(io_err)?;
                 }
-                (guess, 0)
+                (guess, 0, true)
             }
         },
     };
@@ -95,11 +98,18 @@ pub(super) fn open(path: &Path, file: Arc<str>, opts: &ReadOptions) -> Result<So
     };
     drop(sample);
 
-    let decoded = DecodeReaderBytesBuilder::new()
-        .encoding(Some(encoding))
-        .bom_override(true)
-        .strip_bom(true)
-        .build(handle);
+    // A guessed legacy encoding may hold UTF-8 lines too (see `decode`): line by line then.
+    let decoded = if guessed && encoding != UTF_8 && encoding.is_ascii_compatible() {
+        Decoder::ByLine(ByLine::new(handle, encoding, file.clone()))
+    } else {
+        Decoder::Whole(
+            DecodeReaderBytesBuilder::new()
+                .encoding(Some(encoding))
+                .bom_override(true)
+                .strip_bom(true)
+                .build(handle),
+        )
+    };
     let mut reader = ReaderBuilder::new()
         // The header is found by hand below: `header_row` may put it after other records.
         .has_headers(false)

@@ -17,6 +17,7 @@
 //! Blank rows are neither: they are skipped and counted in [`Source::blank_rows`].
 
 mod csv;
+mod decode;
 mod xlsx;
 
 use std::fmt;
