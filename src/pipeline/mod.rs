@@ -22,7 +22,7 @@ use anyhow::Context as _;
 
 use crate::krayin::{Client, Lookups};
 use map::Mapper;
-use map::spec::{MappingFile, SpecErrors};
+use map::spec::{MappingFile, SpecError, SpecErrors};
 use read::{ReadOptions, SheetSelector, Source};
 
 /// What the user asked to read, and with which mapping.
@@ -43,32 +43,44 @@ pub struct Prepared {
     pub spreadsheet: bool,
 }
 
-/// The mapping's `[source]` table as reader options, under the command line's.
+/// The mapping's `[source]` table as reader options, under the command line's. A mistake is
+/// pushed to `problems`, to be reported with the mapping's others: a bad delimiter leaves the
+/// delimiter to be sniffed, a bad sheet leaves `None` (the file cannot be read without it).
 fn read_options(
     flags: &ReadOptions,
     spec: &MappingFile,
     mapping: &Path,
-) -> anyhow::Result<ReadOptions> {
+    problems: &mut Vec<SpecError>,
+) -> Option<ReadOptions> {
     let s = &spec.source;
+    let mut problem = |key: &str, message: String| {
+        problems.push(SpecError {
+            file: mapping.display().to_string(),
+            key: key.to_string(),
+            message,
+        })
+    };
     let delimiter = match (&flags.delimiter, &s.delimiter) {
         (Some(d), _) => Some(*d),
-        (None, Some(d)) => Some(
-            parse_delimiter(d)
-                .with_context(|| format!("{}: source.delimiter", mapping.display()))?,
-        ),
+        (None, Some(d)) => parse_delimiter(d)
+            .map_err(|e| problem("source.delimiter", e.to_string()))
+            .ok(),
         (None, None) => None,
     };
     let sheet = match (&flags.sheet, &s.sheet) {
         (Some(sh), _) => Some(sh.clone()),
         (None, Some(toml::Value::Integer(i))) if *i >= 1 => Some(SheetSelector::Index(*i as usize)),
         (None, Some(toml::Value::String(name))) => Some(SheetSelector::Name(name.clone())),
-        (None, Some(other)) => anyhow::bail!(
-            "{}: source.sheet: {other} is neither a sheet name nor a position (1, 2, …)",
-            mapping.display()
-        ),
+        (None, Some(other)) => {
+            problem(
+                "source.sheet",
+                format!("{other} is neither a sheet name nor a position (1, 2, …)"),
+            );
+            return None;
+        }
         (None, None) => None,
     };
-    Ok(ReadOptions {
+    Some(ReadOptions {
         delimiter,
         encoding: flags.encoding.clone().or_else(|| s.encoding.clone()),
         header_row: flags.header_row.or(s.header_row),
@@ -91,7 +103,9 @@ pub fn prepare(job: &Job, lookups: Option<&Lookups>) -> anyhow::Result<Prepared>
     // Unknown keys wait to be reported with what compiling the mapping finds: one message
     // lists every mistake of the mapping.
     let (spec, mut problems) = MappingFile::read(&job.mapping)?;
-    let opts = read_options(&job.read, &spec, &job.mapping)?;
+    let Some(opts) = read_options(&job.read, &spec, &job.mapping, &mut problems) else {
+        return Err(SpecErrors(problems).into());
+    };
     let source = read::open(&job.input, &opts)?;
     let headers = source.headers.clone();
     let spreadsheet = source.format != read::Format::Csv;
