@@ -19,6 +19,7 @@
 mod csv;
 mod decode;
 mod xlsx;
+mod xlsx_stream;
 
 use std::fmt;
 use std::path::Path;

@@ -51,7 +51,7 @@ pub(super) fn open(
         check_expansion(&handle, &file)?;
     }
     let input = BufReader::new(handle);
-    let mut workbook: Sheets<BufReader<File>> = match format {
+    let workbook: Sheets<BufReader<File>> = match format {
         Format::Xlsx => Sheets::Xlsx(
             open_workbook_from_rs::<Xlsx<_>, _>(input)
                 .map_err(|e| spreadsheet_err(calamine::Error::Xlsx(e)))?,
@@ -68,6 +68,11 @@ pub(super) fn open(
     };
 
     let sheet = choose_sheet(&workbook, &file, opts.sheet.as_ref())?;
+    // XLSX is streamed (flat memory); calamine can only load XLS and ODS sheets whole.
+    let mut workbook = match workbook {
+        Sheets::Xlsx(xlsx) => return super::xlsx_stream::open(xlsx, sheet, file, opts.header_row),
+        other => other,
+    };
     let range = workbook.worksheet_range(&sheet).map_err(spreadsheet_err)?;
     let layout = Layout::of(&range, &file, &sheet, opts.header_row)?;
 
@@ -329,7 +334,7 @@ fn check_expansion(handle: &File, file: &str) -> Result<(), ReadError> {
 }
 
 /// Spreadsheet column letters for a 0-based index: 0 → A, 25 → Z, 26 → AA.
-fn column_name(index: usize) -> String {
+pub(super) fn column_name(index: usize) -> String {
     let mut n = index + 1;
     let mut letters = Vec::new();
     while n > 0 {
@@ -357,7 +362,7 @@ fn cell_text(cell: &Data) -> String {
 }
 
 /// [`cell_text`] for a cell we own: strings are moved rather than copied.
-fn into_text(cell: Data) -> String {
+pub(super) fn into_text(cell: Data) -> String {
     match cell {
         Data::String(s) => s,
         other => cell_text(&other),
@@ -365,7 +370,7 @@ fn into_text(cell: Data) -> String {
 }
 
 /// Whether a cell would read as blank text, without building that text.
-fn cell_is_blank(cell: &Data) -> bool {
+pub(super) fn cell_is_blank(cell: &Data) -> bool {
     match cell {
         Data::Empty => true,
         Data::String(s) => s.trim().is_empty(),
