@@ -257,22 +257,8 @@ pub fn write_error_report(
     let tmp = tempfile::NamedTempFile::new_in(dir)
         .with_context(|| format!("cannot write the error report in {}", dir.display()))?;
     if is_xlsx {
-        let mut wb = rust_xlsxwriter::Workbook::new();
-        let sheet = wb.add_worksheet_with_constant_memory()?;
-        sheet.set_name("Errors")?;
-        let bold = rust_xlsxwriter::Format::new().set_bold();
-        for (c, h) in head.iter().enumerate() {
-            sheet.write_string_with_format(0, c as u16, h, &bold)?;
-        }
-        for (r, cells) in rejections.lines()?.enumerate() {
-            for (c, v) in cells?.iter().enumerate() {
-                // Strings stay strings in XLSX: nothing is run as a formula.
-                sheet.write_string((r + 1) as u32, c as u16, v)?;
-            }
-        }
-        sheet.set_freeze_panes(1, 0)?;
-        wb.save(tmp.path())
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write_xlsx(tmp.path(), &head, rejections.lines()?, SHEET_ROWS)
+            .with_context(|| format!("cannot write the error report {}", path.display()))?;
     } else {
         let mut w = csv::Writer::from_writer(std::io::BufWriter::new(tmp.as_file()));
         w.write_record(&head)?;
@@ -283,6 +269,46 @@ pub fn write_error_report(
     }
     tmp.persist(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Data rows an Excel sheet holds under its header (1,048,576 rows in all).
+const SHEET_ROWS: usize = 1_048_575;
+
+/// The XLSX report: sheet "Errors", then "Errors 2", "Errors 3"… every `per_sheet` rows, so
+/// that a report longer than Excel's sheets is still whole (only a spreadsheet that is itself
+/// malformed can have that many rows).
+fn write_xlsx(
+    path: &Path,
+    head: &[String],
+    lines: impl Iterator<Item = anyhow::Result<Vec<String>>>,
+    per_sheet: usize,
+) -> anyhow::Result<()> {
+    let mut wb = rust_xlsxwriter::Workbook::new();
+    let bold = rust_xlsxwriter::Format::new().set_bold();
+    let mut lines = lines.peekable();
+    for n in 1.. {
+        let sheet = wb.add_worksheet_with_constant_memory()?;
+        sheet.set_name(if n == 1 {
+            "Errors".to_string()
+        } else {
+            format!("Errors {n}")
+        })?;
+        for (c, h) in head.iter().enumerate() {
+            sheet.write_string_with_format(0, c as u16, h, &bold)?;
+        }
+        for (r, cells) in lines.by_ref().take(per_sheet).enumerate() {
+            for (c, v) in cells?.iter().enumerate() {
+                // Strings stay strings in XLSX: nothing is run as a formula.
+                sheet.write_string((r + 1) as u32, c as u16, v)?;
+            }
+        }
+        sheet.set_freeze_panes(1, 0)?;
+        if lines.peek().is_none() {
+            break;
+        }
+    }
+    wb.save(path)?;
     Ok(())
 }
 
@@ -432,6 +458,23 @@ source_row,name,email,extra_3,error_stage,error_field,error_column,error_value,e
         write_error_report(&path, &["a".into()], &mut log).unwrap();
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..2], b"PK", "a zip container");
+    }
+
+    #[test]
+    fn an_xlsx_report_longer_than_a_sheet_goes_on_in_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("long.errors.xlsx");
+        let lines = (1..=5).map(|i| Ok(vec![i.to_string(), format!("row {i}")]));
+        write_xlsx(&path, &["row".into(), "why".into()], lines, 2).unwrap();
+        use calamine::Reader as _;
+        let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&path).unwrap();
+        assert_eq!(wb.sheet_names(), ["Errors", "Errors 2", "Errors 3"]);
+        let rows = |wb: &mut calamine::Xlsx<_>, name: &str| -> Vec<String> {
+            let range = wb.worksheet_range(name).unwrap();
+            range.rows().map(|r| r[0].to_string()).collect()
+        };
+        assert_eq!(rows(&mut wb, "Errors"), ["row", "1", "2"]);
+        assert_eq!(rows(&mut wb, "Errors 3"), ["row", "5"]);
     }
 
     #[test]
