@@ -5,11 +5,12 @@
 //! numbers without ".0" or exponent (phones and ids stored as numbers stay whole), dates as
 //! ISO `YYYY-MM-DD[ HH:MM:SS]`, errors as `#N/A`, formulas as their cached value.
 //!
-//! Memory: calamine loads the whole sheet before the first row is yielded, so the peak grows
-//! with the sheet's used range: about 100 bytes per cell while loading (measured: 200,000
-//! rows × 10 columns, half of them text, peaks at ~200 MB). Rows are then moved out of the
-//! loaded sheet one at a time as they are consumed. That bound is accepted: workbooks of that
-//! size are rare, and CSV, the usual format for big exports, is streamed.
+//! XLSX/XLSM sheets are streamed ([`super::xlsx_stream`]): this file opens the workbook,
+//! picks the sheet and holds the cell conversions both paths share. XLS and ODS sheets, which
+//! calamine can only load whole, are read here, and their peak grows with the sheet's used
+//! range: about 100 bytes per cell while loading (measured: 200,000 rows × 10 columns, half of
+//! them text, peaks at ~200 MB). Rows are then moved out of the loaded sheet one at a time as
+//! they are consumed. That bound is accepted: those formats are old or rare for big exports.
 //!
 //! Row numbers are the sheet's own (the number at the left edge), whatever row the used range
 //! starts on. A row shorter than the header is simply a row with empty trailing cells; a row
