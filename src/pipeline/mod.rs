@@ -106,7 +106,17 @@ pub fn prepare(job: &Job, lookups: Option<&Lookups>) -> anyhow::Result<Prepared>
     let Some(opts) = read_options(&job.read, &spec, &job.mapping, &mut problems) else {
         return Err(SpecErrors(problems).into());
     };
-    let source = read::open(&job.input, &opts)?;
+    let source = match read::open(&job.input, &opts) {
+        Ok(source) => source,
+        // The mapping's mistakes found so far are not lost to the input's.
+        Err(e) if !problems.is_empty() => {
+            return Err(anyhow::anyhow!(
+                "{}\nand the input: {e}",
+                SpecErrors(problems)
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let headers = source.headers.clone();
     let spreadsheet = source.format != read::Format::Csv;
     let mapper = Mapper::new(spec, &job.mapping.display().to_string(), &headers, lookups);

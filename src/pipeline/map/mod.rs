@@ -62,14 +62,49 @@ pub struct Compiled {
     region: Option<phonenumber::country::Id>,
 }
 
+/// The `[settings]` every field falls back on, parsed once: `None` where the setting is wrong
+/// (reported once, under its own key, not again for each field that falls back on it).
+struct Defaults {
+    locale: Option<NumberLocale>,
+    dates: Option<Vec<DateFormat>>,
+    region: Option<Option<phonenumber::country::Id>>,
+}
+
+impl Defaults {
+    fn parse(settings: &spec::Settings, mut err: impl FnMut(&str, String)) -> Defaults {
+        Defaults {
+            locale: settings
+                .number_locale
+                .parse()
+                .map_err(|e| err("settings.number_locale", e))
+                .ok(),
+            dates: settings
+                .date_formats
+                .iter()
+                .map(|d| d.parse())
+                .collect::<Result<Vec<DateFormat>, String>>()
+                .map_err(|e| err("settings.date_formats", e))
+                .ok(),
+            region: settings
+                .phone_region
+                .as_deref()
+                .map(convert::phone_region)
+                .transpose()
+                .map_err(|e| err("settings.phone_region", e))
+                .ok(),
+        }
+    }
+}
+
 impl Compiled {
     /// Compiles one field, pushing every problem it has to `problems` (a missing column does
-    /// not hide a bad locale on the same field); `None` when there was any.
+    /// not hide a bad locale on the same field); `None` when there was any, or when a setting
+    /// it falls back on is wrong (that one is reported under `settings.*`).
     fn compile(
         target: &str,
         f: &Field,
         headers: &[String],
-        settings: &spec::Settings,
+        defaults: &Defaults,
         file: &str,
         problems: &mut Vec<SpecError>,
     ) -> Option<Compiled> {
@@ -124,32 +159,23 @@ impl Compiled {
         {
             err(format!("unknown case {c:?}: use lower, upper or title"));
         }
-        let locale = f
-            .number_locale
-            .as_deref()
-            .unwrap_or(&settings.number_locale)
-            .parse()
-            .map_err(&mut err)
-            .ok();
-        let dates = f
-            .date_formats
-            .as_ref()
-            .unwrap_or(&settings.date_formats)
-            .iter()
-            .map(|d| d.parse())
-            .collect::<Result<Vec<DateFormat>, String>>()
-            .map_err(&mut err)
-            .ok();
-        let region = f
-            .phone_region
-            .clone()
-            .or_else(|| settings.phone_region.clone());
-        let region = region
-            .as_deref()
-            .map(convert::phone_region)
-            .transpose()
-            .map_err(&mut err)
-            .ok();
+        let locale = match &f.number_locale {
+            Some(l) => l.parse().map_err(&mut err).ok(),
+            None => defaults.locale,
+        };
+        let dates = match &f.date_formats {
+            Some(d) => d
+                .iter()
+                .map(|d| d.parse())
+                .collect::<Result<Vec<DateFormat>, String>>()
+                .map_err(&mut err)
+                .ok(),
+            None => defaults.dates.clone(),
+        };
+        let region = match &f.phone_region {
+            Some(r) => convert::phone_region(r).map(Some).map_err(&mut err).ok(),
+            None => defaults.region,
+        };
         let (Some(input), Some(locale), Some(dates), Some(region)) = (input, locale, dates, region)
         else {
             return None;
@@ -677,10 +703,11 @@ impl Mapper {
                 "every lead needs a person: map person.name".into(),
             );
         }
+        let defaults = Defaults::parse(&settings, |key, message| err(&mut problems, key, message));
         let mut fields: [Option<Compiled>; TARGETS.len()] = Default::default();
         let mut attributes = Vec::new();
         for (target, f) in spec.fields() {
-            let Some(c) = Compiled::compile(&target, f, headers, &settings, file, &mut problems)
+            let Some(c) = Compiled::compile(&target, f, headers, &defaults, file, &mut problems)
             else {
                 continue;
             };
@@ -756,7 +783,9 @@ impl Mapper {
         };
         // Constants naming a source, stage… are checked now, not on every row.
         if let Some(r) = &mapper.resolver {
-            for (code, _) in &mapper.attributes {
+            // Every attribute the mapping names, compiled or not (one that failed to compile
+            // would otherwise show this mistake only on the next run).
+            for code in mapper.spec.attributes.keys() {
                 if !r.lead_attributes.contains(code) {
                     err(
                         &mut problems,
@@ -771,6 +800,10 @@ impl Mapper {
             let pipeline_text = mapper.fields[slot::PIPELINE]
                 .as_ref()
                 .and_then(|c| c.text(&empty));
+            // A stage is looked up in its pipeline: when the pipeline is wrong, so would the
+            // stage seem, so it is not looked up (one mistake, reported once).
+            let mut pipeline_wrong =
+                mapper.spec.lead.pipeline.is_some() && mapper.fields[slot::PIPELINE].is_none();
             for at in [
                 slot::SOURCE,
                 slot::TYPE,
@@ -779,12 +812,16 @@ impl Mapper {
                 slot::OWNER,
             ] {
                 let target = TARGETS[at];
+                if at == slot::STAGE && pipeline_wrong {
+                    continue;
+                }
                 if let Some(c) = &mapper.fields[at]
                     && matches!(c.input, Input::Constant(_) | Input::Nothing)
                     && let Some(v) = c.text(&empty)
                 {
                     let pipeline = mapper.pipeline_for(pipeline_text.as_deref()).ok().flatten();
                     if let Err(e) = mapper.lookup(target, &v, pipeline) {
+                        pipeline_wrong |= at == slot::PIPELINE;
                         err(&mut problems, target, e);
                     }
                 }

@@ -363,6 +363,27 @@ fn bad_mappings_are_refused_before_reading() {
     assert!(e.contains("lead.title"), "{e}");
     let e = bad(&format!("{base}[settings]\ntimezone = \"Mars/Olympus\"\n")).unwrap();
     assert!(e.contains("Mars/Olympus"), "{e}");
+
+    // A bad setting every field falls back on is one mistake, under its own key.
+    let e = bad(&format!(
+        "{base}[lead.lead_value]\ncolumn = \"Valor\"\n[person.emails]\ncolumn = \"E-mail\"\n\
+         [settings]\nnumber_locale = \"pt-PT\"\n"
+    ))
+    .unwrap();
+    assert!(e.starts_with("m.toml: settings.number_locale: "), "{e}");
+    // A wrong pipeline is not reported again as a wrong stage; several mistakes are all
+    // listed, one a line.
+    let e = bad(&format!(
+        "{base}[lead.pipeline]\nvalue = \"Vendass\"\n[lead.stage]\nvalue = \"New\"\n\
+         [lead.source]\nvalue = \"Webb\"\n"
+    ))
+    .unwrap();
+    assert!(e.starts_with("m.toml: 2 mistakes"), "{e}");
+    assert!(
+        e.contains("\n  lead.pipeline: ") && e.contains("\n  lead.source: "),
+        "{e}"
+    );
+    assert!(!e.contains("lead.stage"), "{e}");
 }
 
 #[test]

@@ -99,7 +99,7 @@ pub(super) fn open(path: &Path, file: Arc<str>, opts: &ReadOptions) -> Result<So
     drop(sample);
 
     // A guessed legacy encoding may hold UTF-8 lines too (see `decode`): line by line then.
-    let decoded = if guessed && encoding != UTF_8 && encoding.is_ascii_compatible() {
+    let decoded = if guessed && encoding.is_single_byte() {
         Decoder::ByLine(ByLine::new(handle, encoding, file.clone()))
     } else {
         Decoder::Whole(

@@ -5,12 +5,16 @@
 //! to or edited in a UTF-8 editor, or two files concatenated. Decoded whole as windows-1252,
 //! its UTF-8 lines would reach Krayin as mojibake ("JoÃ£o"); decoded as UTF-8, its Latin-1
 //! accents would become U+FFFD. [`ByLine`] takes each line as UTF-8 when it is valid UTF-8
-//! and decodes it from the file's legacy encoding otherwise. A line of a real windows-1252
-//! file is valid UTF-8 only if it is ASCII (the same text either way) or holds sequences such
-//! as "Ã©", which is itself mojibake, so pure files read as before.
+//! and holds no C1 control character (U+0080–U+009F, never text), and decodes it from the
+//! file's legacy encoding otherwise. A line of a real windows-1252 file is valid UTF-8 only if
+//! it is ASCII (the same text either way) or if every one of its accented letters is an
+//! uppercase one directly followed by a symbol from 0x80–0xBF ("Ã©", "É" and a no-break
+//! space): the residual ambiguity, far rarer than the mixed files this reads right.
 //!
 //! Used only where it is sound: an encoding that was guessed (no byte-order mark, no
-//! `--encoding`) and is ASCII-compatible, so that CR and LF bytes are line ends in both.
+//! `--encoding`) and is single-byte (windows-1252, ISO-8859-x…), so that CR and LF bytes are
+//! line ends in both and a line is never valid UTF-8 by the chance that makes short lines of
+//! double-byte encodings (GBK, Big5, Shift_JIS) so.
 //! Not here: choosing the encoding (the CSV reader's sample and chardetng).
 
 use std::io::{self, Read};
@@ -61,7 +65,7 @@ pub(super) struct ByLine<R> {
 
 impl<R: Read> ByLine<R> {
     pub(super) fn new(inner: R, legacy: &'static Encoding, file: Arc<str>) -> ByLine<R> {
-        debug_assert!(legacy.is_ascii_compatible());
+        debug_assert!(legacy.is_single_byte());
         ByLine {
             inner,
             legacy,
@@ -135,7 +139,7 @@ impl<R: Read> ByLine<R> {
             .chain(unended.then_some(lines.len()));
         for next in ends {
             let line = &lines[at..next];
-            if !line.is_ascii() && std::str::from_utf8(line).is_ok() {
+            if !line.is_ascii() && is_utf8_text(line) {
                 if !self.warned {
                     self.warned = true;
                     let number = self.lines + 1 + self.line_ends(&lines[..at]);
@@ -172,6 +176,14 @@ impl<R: Read> ByLine<R> {
             self.out.extend_from_slice(text.as_bytes());
         }
     }
+}
+
+/// Valid UTF-8 without C1 controls: `C2 80`–`C2 9F` is "Â" and a symbol in windows-1252.
+fn is_utf8_text(line: &[u8]) -> bool {
+    std::str::from_utf8(line).is_ok()
+        && !line
+            .windows(2)
+            .any(|w| w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1]))
 }
 
 impl<R: Read> Read for ByLine<R> {
@@ -225,6 +237,14 @@ mod tests {
             decode(bytes, 64 * 1024, 8192),
             "Company,Contact\nPadaria,João\nAçaí,Conceição\n"
         );
+    }
+
+    #[test]
+    fn a_latin1_line_that_pairs_into_c1_controls_stays_latin1() {
+        // "Â€" and "Â™" in windows-1252 are C2 80 and C2 99: valid UTF-8, but controls.
+        assert_eq!(decode(b"\xc2\x80 \xc2\x99\n", 7, 7), "Â€ Â™\n");
+        // A real UTF-8 "Â" followed by text is kept.
+        assert_eq!(decode(b"\xc3\x82ngela\n", 7, 7), "Ângela\n");
     }
 
     #[test]

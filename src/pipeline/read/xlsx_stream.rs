@@ -7,9 +7,10 @@
 //! early (a stopped import) ends the thread at its next send. The rules are those of the
 //! loaded sheets of [`super::xlsx`] (XLS and ODS, which calamine cannot stream): the header
 //! is the first non-blank row (or `--header-row`), row numbers are the sheet's own, blank rows
-//! count only when data follows them, and a value the header does not name is refused rather
-//! than dropped: beyond the last header column, or (here) left of the first one, since the
-//! table's columns start where its header does.
+//! count only when data follows them, the table's columns start where the sheet's used range
+//! does (its declared `<dimension>`, which Excel, LibreOffice and the usual libraries write;
+//! a pandas export's index column under an empty A1 is a column like the others), and a value
+//! the header does not reach is refused rather than dropped.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -26,9 +27,26 @@ use crate::record::{Provenance, Rejection, Row};
 /// a few hundred kilobytes.
 const AHEAD: usize = 256;
 
-/// A sheet row as the reading thread sends it: its 0-based index and its cells with a value
-/// (0-based column, text), in the order the sheet has them.
+/// Excel's last column is XFD, the 16,384th: a cell further right is from a malformed file.
+const MAX_COLUMNS: usize = 16_384;
+
+/// A sheet row: its 0-based index and its cells with a value (0-based column, text), in the
+/// order the sheet has them.
 type SheetRow = (u32, Vec<(u32, String)>);
+
+/// What the reading thread sends.
+enum Msg {
+    /// First: the column where the sheet's declared used range starts.
+    Start(u32),
+    Row(SheetRow),
+    /// The sheet cannot be read past this point: the row being read (if any) is not whole.
+    Failed {
+        row: Option<u32>,
+        error: XlsxError,
+    },
+    /// Last: every row was sent. A channel closed without it means the thread died.
+    End,
+}
 
 /// Streams `sheet` of `workbook`: finds the header and returns the source of the rows after it.
 pub(super) fn open(
@@ -46,32 +64,42 @@ pub(super) fn open(
             file: file.to_string(),
             source,
         })?;
-    let failed = |source: XlsxError| ReadError::Spreadsheet {
+    let failed = |error: XlsxError| ReadError::Spreadsheet {
         file: file.to_string(),
-        source: calamine::Error::Xlsx(source),
+        source: calamine::Error::Xlsx(error),
     };
+    let first_col = match rx.recv() {
+        Ok(Msg::Start(col)) => col,
+        Ok(Msg::Failed { error, .. }) => return Err(failed(error)),
+        _ => return Err(failed(died())),
+    };
+
     // The header: the first non-blank row, or the one asked for. `first` and `last` are the
     // rows with a value seen so far, for the messages.
     let mut first: Option<u64> = None;
     let mut last: Option<u64> = None;
     let (header_index, header_cells) = loop {
-        let Some(next) = rx.recv().ok() else {
-            // The sheet ended first.
-            return Err(match (header_row, first) {
-                (Some(row), Some(first)) => ReadError::HeaderRowOutOfRange {
-                    file: file.to_string(),
-                    sheet: Some(sheet.clone()),
-                    row,
-                    first,
-                    last,
-                },
-                _ => ReadError::Empty {
-                    file: file.to_string(),
-                    sheet: Some(sheet.clone()),
-                },
-            });
+        let (index, cells) = match rx.recv() {
+            Ok(Msg::Row(row)) => row,
+            Ok(Msg::Failed { error, .. }) => return Err(failed(error)),
+            Ok(Msg::End) => {
+                // The sheet ended first.
+                return Err(match (header_row, first) {
+                    (Some(row), Some(first)) => ReadError::HeaderRowOutOfRange {
+                        file: file.to_string(),
+                        sheet: Some(sheet.clone()),
+                        row,
+                        first,
+                        last,
+                    },
+                    _ => ReadError::Empty {
+                        file: file.to_string(),
+                        sheet: Some(sheet.clone()),
+                    },
+                });
+            }
+            Ok(Msg::Start(_)) | Err(_) => return Err(failed(died())),
         };
-        let (index, cells) = next.map_err(failed)?;
         let number = u64::from(index) + 1;
         let blank = cells.iter().all(|(_, t)| t.trim().is_empty());
         if !blank {
@@ -83,9 +111,8 @@ pub(super) fn open(
             None => break (index, cells),
             Some(row) if number < row => continue,
             Some(row) if number == row && !blank => break (index, cells),
-            // Before the data (a row above the first with a value): out of range, like the
-            // loaded sheets say it.
-            Some(row) if first.is_none_or(|f| row < f) => {
+            // Above the first row with a value: outside the data.
+            Some(row) if first.is_none_or(|f| row < f) && number != row => {
                 let first = first.unwrap_or(number);
                 return Err(ReadError::HeaderRowOutOfRange {
                     file: file.to_string(),
@@ -106,15 +133,18 @@ pub(super) fn open(
         }
     };
 
+    // A declared range that starts right of the header is wrong: the header wins.
     let first_col = header_cells
         .iter()
-        .find(|(_, t)| !t.trim().is_empty())
-        .map_or(0, |(c, _)| *c);
+        .map(|(c, _)| *c)
+        .min()
+        .map_or(first_col, |c| c.min(first_col));
     let mut headers: Vec<String> = Vec::new();
     for (col, text) in &header_cells {
-        let Some(at) = col.checked_sub(first_col).map(|c| c as usize) else {
+        let at = (col - first_col) as usize;
+        if at >= MAX_COLUMNS {
             continue;
-        };
+        }
         if headers.len() <= at {
             headers.resize(at + 1, String::new());
         }
@@ -147,31 +177,39 @@ pub(super) fn open(
     })
 }
 
+/// The error for a reading thread that stopped without saying why (it panicked).
+fn died() -> XlsxError {
+    XlsxError::Io(std::io::Error::other(
+        "the sheet's reader stopped unexpectedly",
+    ))
+}
+
 /// The last sheet row with a value, reading the rest of the sheet (for an error message only).
-fn last_row(seen: Option<u64>, rx: &Receiver<Result<SheetRow, XlsxError>>) -> Option<u64> {
+fn last_row(seen: Option<u64>, rx: &Receiver<Msg>) -> Option<u64> {
     let mut last = seen;
-    for (index, cells) in rx.iter().flatten() {
-        if cells.iter().any(|(_, t)| !t.trim().is_empty()) {
+    for msg in rx.iter() {
+        if let Msg::Row((index, cells)) = msg
+            && cells.iter().any(|(_, t)| !t.trim().is_empty())
+        {
             last = Some(u64::from(index) + 1);
         }
     }
     last
 }
 
-/// The reading thread: every row with a value, in sheet order, then the end (the sender
-/// dropped) or the error that stopped it.
-fn produce(
-    mut workbook: Xlsx<BufReader<File>>,
-    sheet: &str,
-    tx: SyncSender<Result<SheetRow, XlsxError>>,
-) {
+/// The reading thread: the range's first column, every row with a value in sheet order, then
+/// the end or the error that stopped it. Returns early when nobody reads any more.
+fn produce(mut workbook: Xlsx<BufReader<File>>, sheet: &str, tx: SyncSender<Msg>) {
     let mut cells = match workbook.worksheet_cells_reader(sheet) {
         Ok(cells) => cells,
-        Err(e) => {
-            let _ = tx.send(Err(e));
+        Err(error) => {
+            let _ = tx.send(Msg::Failed { row: None, error });
             return;
         }
     };
+    if tx.send(Msg::Start(cells.dimensions().start.1)).is_err() {
+        return;
+    }
     let mut row: Option<SheetRow> = None;
     loop {
         match cells.next_cell() {
@@ -187,24 +225,26 @@ fn produce(
                     Some((current, cells)) if *current == index => cells.push((col, text)),
                     _ => {
                         if let Some(done) = row.replace((index, vec![(col, text)]))
-                            && tx.send(Ok(done)).is_err()
+                            && tx.send(Msg::Row(done)).is_err()
                         {
-                            return; // the rows were dropped: nobody is reading
+                            return;
                         }
                     }
                 }
             }
             Ok(None) => {
-                if let Some(done) = row {
-                    let _ = tx.send(Ok(done));
+                if let Some(done) = row
+                    && tx.send(Msg::Row(done)).is_err()
+                {
+                    return;
                 }
+                let _ = tx.send(Msg::End);
                 return;
             }
-            Err(e) => {
-                if let Some(done) = row.take() {
-                    let _ = tx.send(Ok(done));
-                }
-                let _ = tx.send(Err(e));
+            Err(error) => {
+                // The row being read may be missing cells: it is not sent as a row.
+                let row = row.map(|(index, _)| index);
+                let _ = tx.send(Msg::Failed { row, error });
                 return;
             }
         }
@@ -213,7 +253,7 @@ fn produce(
 
 /// The data rows after the header, as the reading thread sends them.
 struct StreamRows {
-    rx: Receiver<Result<SheetRow, XlsxError>>,
+    rx: Receiver<Msg>,
     /// 0-based index of the last row received (the header at first): a jump past the next
     /// index is blank rows the sheet does not store.
     last: u32,
@@ -236,6 +276,20 @@ impl StreamRows {
             cells: cells.iter().collect(),
         }
     }
+
+    /// The last item when the sheet cannot be read on: a rejection naming the first row not
+    /// wholly read, so that nothing is dropped silently.
+    fn failed(&mut self, row: Option<u32>, error: &XlsxError) -> Rejection {
+        self.done = true;
+        self.blanks.data();
+        let index = row.unwrap_or(self.last.saturating_add(1));
+        let message = format!(
+            "the sheet could not be read from this row on ({error}); the rows after it were \
+             not imported. The file may be truncated or corrupt: open it in Excel or \
+             LibreOffice, save it again and import it again"
+        );
+        reject_row(self.row(index, Vec::new()), String::new(), message)
+    }
 }
 
 impl Iterator for StreamRows {
@@ -243,51 +297,41 @@ impl Iterator for StreamRows {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
-            let next = match self.rx.recv() {
-                Ok(next) => next,
+            let (index, sparse) = match self.rx.recv() {
+                Ok(Msg::Row(row)) => row,
                 // The sheet ended: blank rows still pending are its tail, not counted.
-                Err(_) => {
+                Ok(Msg::End) => {
                     self.done = true;
                     return None;
                 }
+                Ok(Msg::Failed { row, error }) => return Some(Err(self.failed(row, &error))),
+                Ok(Msg::Start(_)) | Err(_) => return Some(Err(self.failed(None, &died()))),
             };
-            let (index, sparse) = match next {
-                Ok(row) => row,
-                Err(e) => {
-                    // The rest of the sheet cannot be read (a corrupt or truncated file): the
-                    // last item, naming the row after the last one read.
-                    self.done = true;
-                    self.blanks.data();
-                    let row = self.row(self.last.saturating_add(1), Vec::new());
-                    let message = format!(
-                        "the sheet could not be read from this row on ({e}); the rows after it \
-                         were not imported. The file may be truncated or corrupt: open it in \
-                         Excel or LibreOffice, save it again and import it again"
-                    );
-                    return Some(Err(reject_row(row, String::new(), message)));
+            if index > self.last {
+                for _ in self.last + 1..index {
+                    self.blanks.blank();
                 }
-            };
-            for _ in self.last.saturating_add(1)..index {
-                self.blanks.blank();
             }
             self.last = index;
 
             let width = self.headers.len();
             let mut cells = vec![String::new(); width];
-            let mut left: Option<(u32, String)> = None;
+            // A value left of the table (only if the file's declared range is wrong) or past
+            // Excel's last column (a malformed file): refused, not placed.
+            let mut stray: Option<(u32, String)> = None;
             for (col, text) in sparse {
-                let Some(at) = col.checked_sub(self.first_col).map(|c| c as usize) else {
-                    if left.is_none() && !text.trim().is_empty() {
-                        left = Some((col, text));
+                match col.checked_sub(self.first_col).map(|c| c as usize) {
+                    Some(at) if at < MAX_COLUMNS => {
+                        if at >= cells.len() {
+                            cells.resize(at + 1, String::new());
+                        }
+                        cells[at] = text;
                     }
-                    continue;
-                };
-                if cells.len() <= at {
-                    cells.resize(at + 1, String::new());
+                    _ if stray.is_none() && !text.trim().is_empty() => stray = Some((col, text)),
+                    _ => {}
                 }
-                cells[at] = text;
             }
-            if left.is_none() && is_blank(&cells) {
+            if stray.is_none() && is_blank(&cells) {
                 self.blanks.blank();
                 continue;
             }
@@ -299,7 +343,7 @@ impl Iterator for StreamRows {
                 .enumerate()
                 .skip(width)
                 .find(|(_, c)| !c.trim().is_empty())
-                .map(|(j, c)| (j, c.clone()));
+                .map(|(j, c)| (self.first_col as usize + j, c.clone()));
             let keep = match extra {
                 Some(_) => cells
                     .iter()
@@ -308,35 +352,31 @@ impl Iterator for StreamRows {
                 None => width,
             };
             cells.resize(keep.max(width), String::new());
-            let header = |j: usize| column_name(self.first_col as usize + j);
-            let problem = match (left, extra) {
-                (Some((col, value)), _) => Some((
+            let row = self.row(index, cells);
+            let (value, message) = match (stray, extra) {
+                (None, None) => return Some(Ok(row)),
+                (Some((col, value)), _) => (
                     value,
                     format!(
-                        "has a value in column {} left of the first header column {} ({:?}): \
-                         give that column a header or clear the cell",
+                        "has a value in column {}, outside the table's columns (the sheet \
+                         declares its range from column {}): the file may be corrupt; open it \
+                         in Excel or LibreOffice and save it again",
                         column_name(col as usize),
-                        header(0),
-                        self.headers.first().map_or("", String::as_str),
+                        column_name(self.first_col as usize),
                     ),
-                )),
-                (None, Some((j, value))) => Some((
+                ),
+                (None, Some((col, value))) => (
                     value,
                     format!(
                         "has a value in column {} beyond the last header column {} ({:?}): \
                          give that column a header or clear the cell",
-                        header(j),
-                        header(width.saturating_sub(1)),
+                        column_name(col),
+                        column_name(self.first_col as usize + width.saturating_sub(1)),
                         self.headers.last().map_or("", String::as_str),
                     ),
-                )),
-                (None, None) => None,
+                ),
             };
-            let row = self.row(index, cells);
-            return Some(match problem {
-                None => Ok(row),
-                Some((value, message)) => Err(reject_row(row, value, message)),
-            });
+            return Some(Err(reject_row(row, value, message)));
         }
         None
     }
@@ -347,34 +387,30 @@ mod tests {
     use rust_xlsxwriter::Workbook;
 
     use super::super::{ReadOptions, open};
-    use crate::record::Stage;
 
+    /// pandas' `df.to_excel()`: the index in column A under an empty A1. The table starts at
+    /// the sheet's range, so the index is a column with an empty header, as when the sheet
+    /// was loaded whole, and every row is read.
     #[test]
-    fn a_value_left_of_the_header_is_refused_not_dropped() {
+    fn an_index_column_under_an_empty_header_is_a_column() {
         let dir = tempfile::tempdir().unwrap();
         let mut wb = Workbook::new();
         let s = wb.add_worksheet();
         s.write_string(0, 1, "Nome").unwrap();
         s.write_string(0, 2, "Fone").unwrap();
-        s.write_string(1, 1, "Ana").unwrap();
-        s.write_string(2, 0, "nota").unwrap();
-        s.write_string(2, 1, "Bia").unwrap();
-        let path = dir.path().join("left.xlsx");
+        for r in 1..3 {
+            s.write_number(r, 0, f64::from(r - 1)).unwrap();
+            s.write_string(r, 1, format!("Pessoa {r}")).unwrap();
+        }
+        let path = dir.path().join("pandas.xlsx");
         wb.save(&path).unwrap();
         let src = open(&path, &ReadOptions::default()).unwrap();
-        assert_eq!(src.headers, ["Nome", "Fone"]);
+        assert_eq!(src.headers, ["", "Nome", "Fone"]);
         let rows: Vec<_> = src.rows.collect();
-        assert_eq!(rows[0].as_ref().unwrap().cells.to_vec(), ["Ana", ""]);
-        let bia = rows[1].as_ref().unwrap_err();
-        assert_eq!((bia.provenance.row, bia.stage), (3, Stage::Read));
-        assert_eq!(bia.problems[0].value, "nota");
-        assert!(
-            bia.problems[0].message.starts_with(
-                "has a value in column A left of the first header column B (\"Nome\")"
-            ),
-            "{}",
-            bia.problems[0].message
-        );
+        assert_eq!(rows.len(), 2);
+        let row = rows[1].as_ref().unwrap();
+        assert_eq!(row.cells.to_vec(), ["1", "Pessoa 2", ""]);
+        assert_eq!(row.provenance.row, 3);
     }
 
     /// A sheet whose zip entry says it is shorter than it is: the rows before the cut are
@@ -385,8 +421,13 @@ mod tests {
         let mut wb = Workbook::new();
         let s = wb.add_worksheet();
         s.write_string(0, 0, "Nome").unwrap();
+        s.write_string(0, 1, "Fone").unwrap();
+        s.write_string(0, 2, "Email").unwrap();
         for r in 1..5000 {
             s.write_string(r, 0, format!("Pessoa {r}")).unwrap();
+            s.write_string(r, 1, format!("+55 11 9{r:04}-0000"))
+                .unwrap();
+            s.write_string(r, 2, format!("p{r}@x.test")).unwrap();
         }
         let path = dir.path().join("cut.xlsx");
         wb.save(&path).unwrap();
@@ -409,7 +450,11 @@ mod tests {
         let rows: Vec<_> = src.rows.collect();
         let (last, read) = rows.split_last().unwrap();
         assert!(read.len() > 100 && read.len() < 4999, "{}", read.len());
-        assert!(read.iter().all(Result::is_ok));
+        // Every row read is whole: a row the cut went through is not one of them.
+        assert!(read.iter().all(|r| {
+            r.as_ref()
+                .is_ok_and(|r| r.cells.iter().all(|c| !c.is_empty()))
+        }));
         let last = last.as_ref().unwrap_err();
         assert_eq!(last.provenance.row, read.len() as u64 + 2);
         assert!(
