@@ -11,6 +11,7 @@
 //!   filters and summaries → CSV/XLSX/Parquet/JSONL, with the incremental watermark.
 //! - [`krayin`]: Krayin's REST API client (auth, rate limit, retries, typed errors, look-ups) and
 //!   the wire types it shares with the sandbox.
+//! - [`output`]: how every output file is created (beside its target, renamed when whole).
 //! - [`sandbox`]: a local emulator of Krayin's REST API (axum + SQLite), faithful to
 //!   `krayin-api.md`, with fault injection for tests and benchmarks.
 
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod export;
 pub mod krayin;
+pub mod output;
 pub mod pipeline;
 pub mod record;
 pub mod sandbox;

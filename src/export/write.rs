@@ -55,7 +55,7 @@ pub fn atomically(
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = tempfile::NamedTempFile::new_in(&dir)
+    let tmp = crate::output::temp_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     {
         let mut w = BufWriter::new(tmp.as_file());
@@ -63,13 +63,6 @@ pub fn atomically(
         w.flush()?;
     }
     tmp.as_file().sync_all()?;
-    // A temporary file is private (0600); an export is a normal file, readable as the umask
-    // allows.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))?;
-    }
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write {}", path.display()))?;

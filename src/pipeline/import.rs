@@ -625,7 +625,7 @@ impl SuccessFile {
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)
+        let tmp = crate::output::temp_in(dir)
             .with_context(|| format!("cannot write the success file in {}", dir.display()))?;
         let mut writer = csv::Writer::from_writer(tmp);
         writer.write_record([

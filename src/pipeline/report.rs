@@ -254,7 +254,7 @@ pub fn write_error_report(
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = tempfile::NamedTempFile::new_in(dir)
+    let tmp = crate::output::temp_in(dir)
         .with_context(|| format!("cannot write the error report in {}", dir.display()))?;
     if is_xlsx {
         write_xlsx(tmp.path(), &head, rejections.lines()?, SHEET_ROWS)
