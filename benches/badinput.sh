@@ -54,7 +54,7 @@ run() {
     "$(echo "$rss / 1024" | bc -l)" "$wall" "$msg"
 }
 for f in nul.csv mixed-encoding.csv formulas.csv emoji-rtl.csv truncated.xlsx bomb.xlsx \
-         liar.xlsx liar-1g.xlsx wide.csv bigcells.csv mixed.csv nuls.csv; do
+         liar.xlsx liar-1g.xlsx repeat.ods wide.csv bigcells.csv mixed.csv nuls.csv; do
   run "$f" minimal.toml
 done
 for m in mapping-mistakes.toml mapping-syntax.toml mapping-type.toml; do

@@ -285,6 +285,9 @@ fn write_xlsx(
     per_sheet: usize,
 ) -> anyhow::Result<()> {
     let mut wb = rust_xlsxwriter::Workbook::new();
+    // ZIP64, so that a sheet past 4 GB of XML (wide rows of long cells) is written rather
+    // than failed at the end; Excel and LibreOffice read it, and it costs 20 bytes.
+    wb.use_zip_large_file(true);
     let bold = rust_xlsxwriter::Format::new().set_bold();
     let mut lines = lines.peekable();
     for n in 1.. {

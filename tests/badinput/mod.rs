@@ -93,6 +93,16 @@ fn every_corpus_file_gets_a_clear_answer() {
         "{r:?}"
     );
 
+    // An ODS whose repeat attributes claim 99 million cells in 1.6 KB (calamine would load
+    // them, ~12 GB): refused from a scan of its XML, before loading.
+    let r = check(&w, "repeat.ods", "minimal.toml");
+    sane(&r);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(
+        r.stderr.contains("repeat.ods") && r.stderr.contains("99000003 cells"),
+        "{r:?}"
+    );
+
     // A zip bomb: refused before anything is decompressed.
     let r = check(&w, "bomb.xlsx", "minimal.toml");
     sane(&r);

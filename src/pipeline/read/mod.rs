@@ -214,6 +214,13 @@ pub enum ReadError {
         expanded: u64,
         compressed: u64,
     },
+    #[error(
+        "{file}: the sheets would expand to {cells} cells with a value (repeated rows and \
+         columns counted), more than the {} an ODS may have here: an ODS is loaded whole, \
+         about 125 bytes a cell. Save it as XLSX or CSV, which are read as a stream",
+        xlsx::MAX_ODS_CELLS
+    )]
+    TooManyCells { file: String, cells: u64 },
     #[error("{file}{}: header row {row} is outside the data, which {}. Pass a header row \
              within the data", sheet_suffix(sheet),
         match last { Some(last) => format!("spans rows {first} to {last}"),

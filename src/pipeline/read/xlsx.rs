@@ -51,6 +51,9 @@ pub(super) fn open(
     if matches!(format, Format::Xlsx | Format::Ods) {
         check_expansion(&handle, &file)?;
     }
+    if format == Format::Ods {
+        check_ods_cells(&handle, &file)?;
+    }
     let input = BufReader::new(handle);
     let workbook: Sheets<BufReader<File>> = match format {
         Format::Xlsx => Sheets::Xlsx(
@@ -332,6 +335,107 @@ fn check_expansion(handle: &File, file: &str) -> Result<(), ReadError> {
         });
     }
     Ok(())
+}
+
+/// The most cells with a value an ODS may expand to: calamine loads an ODS whole, at about
+/// 125 bytes a cell, and `number-rows-repeated` / `number-columns-repeated` let a kilobyte
+/// of XML claim a hundred million cells (calamine's own cap, ~12 GB). Ten million cells is
+/// a sheet of 500,000 rows × 20 columns, ~1.2 GB.
+pub const MAX_ODS_CELLS: u64 = 10_000_000;
+
+/// Refuses an ODS whose `content.xml` expands to more than [`MAX_ODS_CELLS`] cells with a
+/// value, counted from the repeat attributes in one streaming pass (empty cells, which
+/// LibreOffice repeats to the sheet's edge, are not counted: calamine does not keep them).
+fn check_ods_cells(handle: &File, file: &str) -> Result<(), ReadError> {
+    let Ok(mut archive) = zip::ZipArchive::new(handle) else {
+        return Ok(()); // calamine will say what is wrong, in its own words
+    };
+    let Ok(content) = archive.by_name("content.xml") else {
+        return Ok(());
+    };
+    match ods_cells(std::io::BufReader::new(content), MAX_ODS_CELLS) {
+        Ok(cells) if cells > MAX_ODS_CELLS => Err(ReadError::TooManyCells {
+            file: file.to_string(),
+            cells,
+        }),
+        // A read error here is one calamine meets too, and reports.
+        _ => Ok(()),
+    }
+}
+
+/// Cells with a value (`office:value-type`) in an ODS `content.xml`, repeats multiplied out;
+/// stops counting once past `stop`. A byte-level scan of the tags (quotes respected, since a
+/// formula attribute may hold `>`), not an XML parse: only three attributes matter.
+fn ods_cells(mut xml: impl std::io::BufRead, stop: u64) -> std::io::Result<u64> {
+    let mut total = 0u64;
+    let mut row_repeat = 1u64;
+    let mut row_cells = 0u64;
+    let mut tag = Vec::new();
+    loop {
+        // Skip text up to the next tag, then read the tag to its unquoted '>'.
+        let mut skipped = Vec::new();
+        if xml.read_until(b'<', &mut skipped)? == 0 || skipped.last() != Some(&b'<') {
+            return Ok(total);
+        }
+        tag.clear();
+        let mut quote: Option<u8> = None;
+        loop {
+            let start = tag.len();
+            if xml.read_until(b'>', &mut tag)? == 0 || tag.last() != Some(&b'>') {
+                return Ok(total);
+            }
+            for &b in &tag[start..] {
+                match (quote, b) {
+                    (None, b'"' | b'\'') => quote = Some(b),
+                    (Some(q), b) if b == q => quote = None,
+                    _ => {}
+                }
+            }
+            if quote.is_none() {
+                break;
+            }
+        }
+        tag.pop();
+        // The name runs to the first space or '/' after its first byte (an end tag's '/').
+        let name_end = tag
+            .iter()
+            .skip(1)
+            .position(|b| b.is_ascii_whitespace() || *b == b'/')
+            .map_or(tag.len(), |i| i + 1);
+        match &tag[..name_end] {
+            b"table:table-row" => {
+                row_repeat = attr_number(&tag, b"table:number-rows-repeated").unwrap_or(1);
+                row_cells = 0;
+                if tag.ends_with(b"/") {
+                    row_repeat = 1;
+                }
+            }
+            b"/table:table-row" => {
+                total = total.saturating_add(row_repeat.saturating_mul(row_cells));
+                if total > stop {
+                    return Ok(total);
+                }
+            }
+            b"table:table-cell" | b"table:covered-table-cell"
+                if memchr::memmem::find(&tag, b"office:value-type=").is_some() =>
+            {
+                let repeat = attr_number(&tag, b"table:number-columns-repeated").unwrap_or(1);
+                row_cells = row_cells.saturating_add(repeat);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The number in `name="N"` inside a tag.
+fn attr_number(tag: &[u8], name: &[u8]) -> Option<u64> {
+    let at = memchr::memmem::find(tag, name)? + name.len();
+    let rest = tag.get(at..)?.strip_prefix(b"=")?;
+    let rest = rest
+        .strip_prefix(b"\"")
+        .or_else(|| rest.strip_prefix(b"'"))?;
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
 }
 
 /// Spreadsheet column letters for a 0-based index: 0 → A, 25 → Z, 26 → AA.
@@ -797,6 +901,40 @@ mod tests {
         std::fs::write(&fake, b"nome;fone\nAna;1\n").unwrap();
         let err = open(&fake, &ReadOptions::default()).unwrap_err();
         assert!(matches!(err, ReadError::Spreadsheet { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn ods_repeats_are_multiplied_out_and_empty_cells_not_counted() {
+        let xml = br#"<table:table><table:table-row><table:table-cell office:value-type="string"><text:p>Nome</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1000"/></table:table-row>
+<table:table-row table:number-rows-repeated="500"><table:table-cell table:formula="of:=[.A1]>0" office:value-type="float" office:value="1" table:number-columns-repeated="3"/><table:table-cell/></table:table-row>
+<table:table-row table:number-rows-repeated="1048000"><table:table-cell table:number-columns-repeated="1024"/></table:table-row></table:table>"#;
+        // 1 (the header; the 1,000 empty cells not) + 500 rows × 3 cells; the 1,048,000
+        // empty rows LibreOffice writes to the sheet's edge count for nothing.
+        assert_eq!(ods_cells(&xml[..], u64::MAX).unwrap(), 1 + 500 * 3);
+        // Counting stops once past the limit.
+        assert!(ods_cells(&xml[..], 100).unwrap() > 100);
+    }
+
+    #[test]
+    fn an_ods_claiming_too_many_cells_is_refused_before_loading() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("repeat.ods");
+        let content = r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="Leads"><table:table-row table:number-rows-repeated="99000"><table:table-cell table:number-columns-repeated="1000" office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"#;
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("mimetype", stored).unwrap();
+        std::io::Write::write_all(&mut zip, b"application/vnd.oasis.opendocument.spreadsheet")
+            .unwrap();
+        zip.start_file("content.xml", stored).unwrap();
+        std::io::Write::write_all(&mut zip, content.as_bytes()).unwrap();
+        zip.finish().unwrap();
+        let err = open(&path, &ReadOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, ReadError::TooManyCells { cells, .. } if cells > MAX_ODS_CELLS),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("Save it as XLSX or CSV"), "{err}");
     }
 
     #[test]
