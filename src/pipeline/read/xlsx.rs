@@ -10,7 +10,9 @@
 //! calamine can only load whole, are read here, and their peak grows with the sheet's used
 //! range: about 100 bytes per cell while loading (measured: 200,000 rows × 10 columns, half of
 //! them text, peaks at ~200 MB). Rows are then moved out of the loaded sheet one at a time as
-//! they are consumed. That bound is accepted: those formats are old or rare for big exports.
+//! they are consumed. That bound is accepted: those formats are old or rare for big exports,
+//! and bounded before loading: a zip expanding past [`MAX_EXPANDED_BYTES`] is refused from
+//! its directory, and an ODS past [`MAX_ODS_CELLS`] from a scan of its repeat attributes.
 //!
 //! Row numbers are the sheet's own (the number at the left edge), whatever row the used range
 //! starts on. A row shorter than the header is simply a row with empty trailing cells; a row
