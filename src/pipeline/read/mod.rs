@@ -2,9 +2,10 @@
 //!
 //! [`open`] picks a reader from the file's extension, reads the header row and hands back a
 //! [`Source`]: the header, what was detected (sheet, encoding, delimiter) and an iterator of
-//! rows. CSV/TSV/TXT files are streamed by [`csv`](self::csv) with flat memory; spreadsheets
-//! (XLSX, XLSM, XLS, ODS) are read one sheet at a time through calamine by
-//! [`xlsx`](self::xlsx), which holds that sheet in memory.
+//! rows. CSV/TSV/TXT files are streamed by [`csv`](self::csv) with flat memory (through
+//! [`decode`](self::decode) when their encoding is a guessed legacy one); spreadsheets are
+//! read one sheet at a time through calamine: XLSX/XLSM streamed by
+//! [`xlsx_stream`](self::xlsx_stream), XLS and ODS loaded whole by [`xlsx`](self::xlsx).
 //!
 //! Every cell comes out as text, exactly as read (no trimming, no conversion beyond turning a
 //! spreadsheet's typed cell into the text a user would type): deciding what a cell *means* is
