@@ -168,14 +168,5 @@ fn every_row_is_accounted_for_exactly_once_under_faults() {
     assert_eq!(w.csv("samples/faults.errors.csv").len(), refused);
     // The success file names exactly the leads the CRM holds, with their persons.
     let mut api = api;
-    let in_crm: HashSet<(String, String)> = rt
-        .block_on(api.all_leads())
-        .iter()
-        .map(|l| (l["id"].to_string(), l["person"]["id"].to_string()))
-        .collect();
-    let in_report: HashSet<(String, String)> = ok
-        .iter()
-        .map(|l| (l["lead_id"].clone(), l["person_id"].clone()))
-        .collect();
-    assert_eq!(in_crm, in_report);
+    assert_eq!(util::crm_leads(&rt, &mut api), util::success_ids(&ok));
 }

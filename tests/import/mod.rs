@@ -1,6 +1,5 @@
 //! The import, end to end through the binary, against the sandbox.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use krayin_etl::sandbox::{Config, Faults, Mode, RateLimit};
@@ -502,17 +501,9 @@ fn killed_at_random_moments_then_rerun_writes_each_lead_once() {
     );
     // The report names exactly the leads and persons the CRM holds, each row its own lead.
     let mut api = api;
-    let in_crm: HashSet<(String, String)> = rt
-        .block_on(api.all_leads())
-        .iter()
-        .map(|l| (l["id"].to_string(), l["person"]["id"].to_string()))
-        .collect();
-    let in_report: HashSet<(String, String)> = ok
-        .iter()
-        .map(|l| (l["lead_id"].clone(), l["person_id"].clone()))
-        .collect();
+    let in_report = util::success_ids(&ok);
     assert_eq!(in_report.len(), 80, "{context}: one lead per row");
-    assert_eq!(in_crm, in_report, "{context}");
+    assert_eq!(util::crm_leads(&rt, &mut api), in_report, "{context}");
 }
 
 #[test]

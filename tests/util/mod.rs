@@ -334,6 +334,26 @@ impl Workdir {
     }
 }
 
+/// (lead id, person id) of every lead the CRM holds, read through the API.
+pub fn crm_leads(
+    rt: &tokio::runtime::Runtime,
+    api: &mut Api,
+) -> std::collections::HashSet<(String, String)> {
+    rt.block_on(api.all_leads())
+        .iter()
+        .map(|l| (l["id"].to_string(), l["person"]["id"].to_string()))
+        .collect()
+}
+
+/// (lead id, person id) of every row of a success file.
+pub fn success_ids(
+    rows: &[std::collections::HashMap<String, String>],
+) -> std::collections::HashSet<(String, String)> {
+    rows.iter()
+        .map(|l| (l["lead_id"].clone(), l["person_id"].clone()))
+        .collect()
+}
+
 /// Opens an embedded-sandbox database file (what `--sandbox` wrote) for inspection.
 pub fn sandbox_db(path: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(path).unwrap()

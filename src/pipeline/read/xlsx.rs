@@ -268,24 +268,8 @@ impl Iterator for SheetRows {
             }
             self.blanks.data();
             let width = self.headers.len();
-            // Cells of the range past the header; whitespace there is not a value.
-            let extra = cells
-                .iter()
-                .enumerate()
-                .skip(width)
-                .find(|(_, c)| !c.trim().is_empty())
-                .map(|(j, c)| (j, c.clone()));
-            // The range is never narrower than the header (the header is one of its rows),
-            // so only trailing cells are dropped here; keep all of them up to the last value
-            // when rejecting, so the report shows it.
-            let keep = match extra {
-                Some(_) => cells
-                    .iter()
-                    .rposition(|c| !c.is_empty())
-                    .map_or(0, |j| j + 1),
-                None => width,
-            };
-            cells.resize(keep.max(width), String::new());
+            // The range is never narrower than the header (the header is one of its rows).
+            let extra = fit_to_header(&mut cells, width);
             let row = Row {
                 provenance: Provenance {
                     file: self.file.clone(),
@@ -474,6 +458,28 @@ pub(super) fn into_text(cell: Data) -> String {
         Data::String(s) => s,
         other => cell_text(&other),
     }
+}
+
+/// Fits a sheet row to a header `width` cells wide: the first value past the header (its
+/// index and text; whitespace is not a value) is returned, to be refused rather than dropped,
+/// and the cells are then kept up to the last value, so the report shows it; otherwise the
+/// empty trailing cells are dropped and the row padded to the header's width.
+pub(super) fn fit_to_header(cells: &mut Vec<String>, width: usize) -> Option<(usize, String)> {
+    let extra = cells
+        .iter()
+        .enumerate()
+        .skip(width)
+        .find(|(_, c)| !c.trim().is_empty())
+        .map(|(j, c)| (j, c.clone()));
+    let keep = match extra {
+        Some(_) => cells
+            .iter()
+            .rposition(|c| !c.is_empty())
+            .map_or(0, |j| j + 1),
+        None => width,
+    };
+    cells.resize(keep.max(width), String::new());
+    extra
 }
 
 /// Whether a cell would read as blank text, without building that text.

@@ -19,7 +19,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use calamine::{Data, DataRef, Xlsx, XlsxError};
 
-use super::xlsx::{column_name, into_text};
+use super::xlsx::{column_name, fit_to_header, into_text};
 use super::{BlankTally, Format, ReadError, Source, clean_header, is_blank, reject_row};
 use crate::record::{Provenance, Rejection, Row};
 
@@ -387,22 +387,8 @@ impl Iterator for StreamRows {
                 continue;
             }
             self.blanks.data();
-            // A value past the header; whitespace there is not a value. Trailing cells are
-            // kept up to the last value when refusing, so the report shows it.
-            let extra = cells
-                .iter()
-                .enumerate()
-                .skip(width)
-                .find(|(_, c)| !c.trim().is_empty())
-                .map(|(j, c)| (self.first_col as usize + j, c.clone()));
-            let keep = match extra {
-                Some(_) => cells
-                    .iter()
-                    .rposition(|c| !c.is_empty())
-                    .map_or(0, |j| j + 1),
-                None => width,
-            };
-            cells.resize(keep.max(width), String::new());
+            let extra = fit_to_header(&mut cells, width)
+                .map(|(j, value)| (self.first_col as usize + j, value));
             let row = self.row(index, cells);
             let (value, message) = match (stray, extra) {
                 (None, None) => return Some(Ok(row)),
