@@ -80,7 +80,8 @@ impl Api {
         }
     }
 
-    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+    /// The request as this client sends it (base, Accept, token, JSON body).
+    fn request(&self, method: Method, path: &str, body: Option<&Value>) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if self.accept_json {
             req = req.header("Accept", "application/json");
@@ -89,9 +90,17 @@ impl Api {
             req = req.bearer_auth(t);
         }
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.json(b);
         }
-        let res = req.send().await.expect("request sent");
+        req
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let res = self
+            .request(method, path, body.as_ref())
+            .send()
+            .await
+            .expect("request sent");
         let status = res.status();
         let headers = res.headers().clone();
         let text = res.text().await.unwrap_or_default();
@@ -141,17 +150,10 @@ impl Api {
     pub async fn all_leads(&mut self) -> Vec<Value> {
         async fn attempt(api: &Api, method: Method, path: &str, body: Option<Value>) -> Value {
             for _ in 0..100 {
-                let mut req = api
-                    .http
-                    .request(method.clone(), format!("{}{}", api.base, path))
-                    .header("Accept", "application/json");
-                if let Some(t) = &api.token {
-                    req = req.bearer_auth(t);
-                }
-                if let Some(b) = &body {
-                    req = req.json(b);
-                }
-                if let Ok(res) = req.send().await
+                if let Ok(res) = api
+                    .request(method.clone(), path, body.as_ref())
+                    .send()
+                    .await
                     && res.status() == 200
                     && let Ok(v) = res.json::<Value>().await
                 {

@@ -95,22 +95,12 @@ impl<R: Read> ByLine<R> {
                 return Ok(true);
             }
             let start = self.raw.len();
-            self.raw.resize(start + CHUNK, 0);
-            let n = loop {
-                match self.inner.read(&mut self.raw[start..]) {
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    other => break other,
-                }
-            };
-            let n = match n {
-                Ok(n) => n,
-                Err(e) => {
-                    self.raw.truncate(start);
-                    return Err(e);
-                }
-            };
-            self.raw.truncate(start + n);
-            if n == 0 {
+            // `read_to_end` retries interrupted reads; `take` keeps it to a chunk.
+            if (&mut self.inner)
+                .take(CHUNK as u64)
+                .read_to_end(&mut self.raw)?
+                == 0
+            {
                 self.eof = true;
                 continue;
             }

@@ -51,10 +51,7 @@ pub(super) fn open(
         source,
     })?;
     if matches!(format, Format::Xlsx | Format::Ods) {
-        check_expansion(&handle, &file)?;
-    }
-    if format == Format::Ods {
-        check_ods_cells(&handle, &file)?;
+        check_expansion(&handle, &file, format == Format::Ods)?;
     }
     let input = BufReader::new(handle);
     let workbook: Sheets<BufReader<File>> = match format {
@@ -300,8 +297,11 @@ pub const MAX_EXPANDED_BYTES: u64 = 1 << 30;
 
 /// Refuses a workbook whose zip entries would expand beyond [`MAX_EXPANDED_BYTES`] (a zip
 /// bomb, or a sheet too big to hold in memory), from the sizes its directory declares (the zip
-/// reader never decompresses past them).
-fn check_expansion(handle: &File, file: &str) -> Result<(), ReadError> {
+/// reader never decompresses past them); with `ods`, also one whose `content.xml` expands to
+/// more than [`MAX_ODS_CELLS`] cells with a value, counted from the repeat attributes in one
+/// streaming pass (empty cells, which LibreOffice repeats to the sheet's edge, are not
+/// counted: calamine does not keep them). The archive's directory is read once for both.
+fn check_expansion(handle: &File, file: &str, ods: bool) -> Result<(), ReadError> {
     let Ok(mut archive) = zip::ZipArchive::new(handle) else {
         // Not a readable zip: calamine will say so in its own words.
         return Ok(());
@@ -320,6 +320,17 @@ fn check_expansion(handle: &File, file: &str) -> Result<(), ReadError> {
             compressed,
         });
     }
+    if ods && let Ok(content) = archive.by_name("content.xml") {
+        // A read error here is one calamine meets too, and reports.
+        if let Ok(cells) = ods_cells(std::io::BufReader::new(content), MAX_ODS_CELLS)
+            && cells > MAX_ODS_CELLS
+        {
+            return Err(ReadError::TooManyCells {
+                file: file.to_string(),
+                cells,
+            });
+        }
+    }
     Ok(())
 }
 
@@ -328,26 +339,6 @@ fn check_expansion(handle: &File, file: &str) -> Result<(), ReadError> {
 /// of XML claim a hundred million cells (calamine's own cap, ~12 GB). Ten million cells is
 /// a sheet of 500,000 rows × 20 columns, ~1.2 GB.
 pub const MAX_ODS_CELLS: u64 = 10_000_000;
-
-/// Refuses an ODS whose `content.xml` expands to more than [`MAX_ODS_CELLS`] cells with a
-/// value, counted from the repeat attributes in one streaming pass (empty cells, which
-/// LibreOffice repeats to the sheet's edge, are not counted: calamine does not keep them).
-fn check_ods_cells(handle: &File, file: &str) -> Result<(), ReadError> {
-    let Ok(mut archive) = zip::ZipArchive::new(handle) else {
-        return Ok(()); // calamine will say what is wrong, in its own words
-    };
-    let Ok(content) = archive.by_name("content.xml") else {
-        return Ok(());
-    };
-    match ods_cells(std::io::BufReader::new(content), MAX_ODS_CELLS) {
-        Ok(cells) if cells > MAX_ODS_CELLS => Err(ReadError::TooManyCells {
-            file: file.to_string(),
-            cells,
-        }),
-        // A read error here is one calamine meets too, and reports.
-        _ => Ok(()),
-    }
-}
 
 /// Cells with a value (`office:value-type`) in an ODS `content.xml`, repeats multiplied out;
 /// stops counting once past `stop`. A byte-level scan of the tags (quotes respected, since a
@@ -358,11 +349,9 @@ fn ods_cells(mut xml: impl std::io::BufRead, stop: u64) -> std::io::Result<u64> 
     let mut row_cells = 0u64;
     let mut tag = Vec::new();
     loop {
-        // Skip text up to the next tag, then read the tag to its unquoted '>'.
-        let mut skipped = Vec::new();
-        if xml.read_until(b'<', &mut skipped)? == 0 || skipped.last() != Some(&b'<') {
-            return Ok(total);
-        }
+        // Skip text up to the next tag, then read the tag to its unquoted '>' (at the end of
+        // the file, the read below finds nothing).
+        xml.skip_until(b'<')?;
         tag.clear();
         let mut quote: Option<u8> = None;
         loop {

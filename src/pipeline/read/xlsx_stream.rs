@@ -50,15 +50,13 @@ enum Msg {
     End,
 }
 
-/// What the receiving side sees: the messages, one row at a time.
-enum Item {
-    Start(u32),
-    Row(SheetRow),
+/// Why the rows stopped coming.
+enum Stop {
+    End,
     Failed {
         row: Option<u32>,
         error: XlsxError,
     },
-    End,
     /// The channel closed without [`Msg::End`]: the thread died (a panic).
     Died,
 }
@@ -70,20 +68,33 @@ struct Inbox {
 }
 
 impl Inbox {
-    fn next(&mut self) -> Item {
+    /// The column the thread sends first.
+    fn start(&mut self) -> Result<u32, Stop> {
+        match self.rx.recv() {
+            Ok(Msg::Start(col)) => Ok(col),
+            Ok(Msg::Failed { row, error }) => Err(Stop::Failed { row, error }),
+            _ => Err(Stop::Died),
+        }
+    }
+
+    fn next(&mut self) -> Result<SheetRow, Stop> {
         loop {
             if let Some(row) = self.batch.next() {
-                return Item::Row(row);
+                return Ok(row);
             }
             match self.rx.recv() {
                 Ok(Msg::Rows(rows)) => self.batch = rows.into_iter(),
-                Ok(Msg::Start(col)) => return Item::Start(col),
-                Ok(Msg::Failed { row, error }) => return Item::Failed { row, error },
-                Ok(Msg::End) => return Item::End,
-                Err(_) => return Item::Died,
+                Ok(Msg::Failed { row, error }) => return Err(Stop::Failed { row, error }),
+                Ok(Msg::End) => return Err(Stop::End),
+                Ok(Msg::Start(_)) | Err(_) => return Err(Stop::Died),
             }
         }
     }
+}
+
+/// Whether a sent row holds a value (whitespace is none).
+fn has_value(cells: &[(u32, String)]) -> bool {
+    cells.iter().any(|(_, t)| !t.trim().is_empty())
 }
 
 /// Streams `sheet` of `workbook`: finds the header and returns the source of the rows after it.
@@ -110,10 +121,10 @@ pub(super) fn open(
         rx,
         batch: Vec::new().into_iter(),
     };
-    let first_col = match inbox.next() {
-        Item::Start(col) => col,
-        Item::Failed { error, .. } => return Err(failed(error)),
-        _ => return Err(failed(died())),
+    let first_col = match inbox.start() {
+        Ok(col) => col,
+        Err(Stop::Failed { error, .. }) => return Err(failed(error)),
+        Err(_) => return Err(failed(died())),
     };
 
     // The header: the first non-blank row, or the one asked for. `first` and `last` are the
@@ -122,9 +133,10 @@ pub(super) fn open(
     let mut last: Option<u64> = None;
     let (header_index, header_cells) = loop {
         let (index, cells) = match inbox.next() {
-            Item::Row(row) => row,
-            Item::Failed { error, .. } => return Err(failed(error)),
-            Item::End => {
+            Ok(row) => row,
+            Err(Stop::Failed { error, .. }) => return Err(failed(error)),
+            Err(Stop::Died) => return Err(failed(died())),
+            Err(Stop::End) => {
                 // The sheet ended first.
                 return Err(match (header_row, first) {
                     (Some(row), Some(first)) => ReadError::HeaderRowOutOfRange {
@@ -140,10 +152,9 @@ pub(super) fn open(
                     },
                 });
             }
-            Item::Start(_) | Item::Died => return Err(failed(died())),
         };
         let number = u64::from(index) + 1;
-        let blank = cells.iter().all(|(_, t)| t.trim().is_empty());
+        let blank = !has_value(&cells);
         if !blank {
             first = first.or(Some(number));
             last = Some(number);
@@ -229,8 +240,8 @@ fn died() -> XlsxError {
 /// The last sheet row with a value, reading the rest of the sheet (for an error message only).
 fn last_row(seen: Option<u64>, inbox: &mut Inbox) -> Option<u64> {
     let mut last = seen;
-    while let Item::Row((index, cells)) = inbox.next() {
-        if cells.iter().any(|(_, t)| !t.trim().is_empty()) {
+    while let Ok((index, cells)) = inbox.next() {
+        if has_value(&cells) {
             last = Some(u64::from(index) + 1);
         }
     }
@@ -349,14 +360,14 @@ impl Iterator for StreamRows {
     fn next(&mut self) -> Option<Self::Item> {
         while !self.done {
             let (index, sparse) = match self.inbox.next() {
-                Item::Row(row) => row,
+                Ok(row) => row,
                 // The sheet ended: blank rows still pending are its tail, not counted.
-                Item::End => {
+                Err(Stop::End) => {
                     self.done = true;
                     return None;
                 }
-                Item::Failed { row, error } => return Some(Err(self.failed(row, &error))),
-                Item::Start(_) | Item::Died => return Some(Err(self.failed(None, &died()))),
+                Err(Stop::Failed { row, error }) => return Some(Err(self.failed(row, &error))),
+                Err(Stop::Died) => return Some(Err(self.failed(None, &died()))),
             };
             if index > self.last {
                 for _ in self.last + 1..index {
